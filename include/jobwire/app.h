@@ -1,0 +1,35 @@
+/*
+ * The application object: what every HTTP handler needs, wired by main.
+ * It holds pointers to the modules and the process-wide counters that
+ * /metrics reports; it owns none of the modules.
+ */
+#ifndef JOBWIRE_APP_H
+#define JOBWIRE_APP_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "jobwire/config.h"
+#include "jobwire/consumer.h"
+#include "jobwire/store.h"
+
+/* Webhook outcomes counted for /metrics. */
+typedef enum jw_webhook_result {
+    JW_WEBHOOK_ACCEPTED = 0,
+    JW_WEBHOOK_DUPLICATE,
+    JW_WEBHOOK_REJECTED,     /* 4xx */
+    JW_WEBHOOK_UNAVAILABLE,  /* 503 */
+    JW_WEBHOOK_RESULT_COUNT,
+} jw_webhook_result_t;
+
+typedef struct jw_app {
+    uv_loop_t *loop;
+    const jw_config_t *cfg;
+    jw_store_t *store;
+    jw_consumer_t *consumer;
+    int shutting_down;
+    uint64_t webhooks[JW_WEBHOOK_RESULT_COUNT];
+    uint64_t requests_in_flight;
+} jw_app_t;
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * Every error the HTTP API returns, in one table: the code used in C, the
+ * HTTP status, and the stable machine code of the JSON body
+ * {"error": "<code>", "message": "<what was wrong>"}.
+ */
+#ifndef JOBWIRE_ERRORS_H
+#define JOBWIRE_ERRORS_H
+
+#define JW_ERROR_TABLE(X)                                                                          \
+    X(INVALID_PARAMETER, 400, "invalid_parameter")                                                 \
+    X(MISSING_HEADER, 400, "missing_header")                                                       \
+    X(INVALID_HEADER, 400, "invalid_header")                                                       \
+    X(INVALID_BODY, 400, "invalid_body")                                                           \
+    X(BAD_REQUEST, 400, "bad_request")                                                             \
+    X(INVALID_SIGNATURE, 401, "invalid_signature")                                                 \
+    X(STALE_TIMESTAMP, 401, "stale_timestamp")                                                     \
+    X(NOT_FOUND, 404, "not_found")                                                                 \
+    X(JOB_NOT_FOUND, 404, "job_not_found")                                                         \
+    X(METHOD_NOT_ALLOWED, 405, "method_not_allowed")                                               \
+    X(PAYLOAD_TOO_LARGE, 413, "payload_too_large")                                                 \
+    X(TOO_MANY_STREAMS, 429, "too_many_streams")                                                   \
+    X(INTERNAL, 500, "internal_error")                                                             \
+    X(REDIS_UNAVAILABLE, 503, "redis_unavailable")                                                 \
+    X(WEBHOOK_NOT_CONFIGURED, 503, "webhook_not_configured")                                       \
+    X(SHUTTING_DOWN, 503, "shutting_down")                                                         \
+    X(TOO_MANY_CLIENTS, 503, "too_many_clients")
+
+typedef enum jw_error {
+#define JW_ERROR_ENUM(name, status, code) JW_E_##name,
+    JW_ERROR_TABLE(JW_ERROR_ENUM)
+#undef JW_ERROR_ENUM
+        JW_E_COUNT,
+} jw_error_t;
+
+/* Returns the HTTP status of an error. */
+int jw_error_status(jw_error_t error);
+
+/* Returns the JSON "error" code of an error. */
+const char *jw_error_code(jw_error_t error);
+
+#endif

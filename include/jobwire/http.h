@@ -1,0 +1,62 @@
+/*
+ * The HTTP front end on H2O (libuv flavour): the listener, routing, the
+ * JSON error table, and helpers for answering later, after Redis replied.
+ * Only files named http*.c, api_*.c and webhook.c include H2O.
+ */
+#ifndef JOBWIRE_HTTP_H
+#define JOBWIRE_HTTP_H
+
+#include <h2o.h>
+#include <stddef.h>
+#include <yajl/yajl_gen.h>
+
+#include "jobwire/app.h"
+#include "jobwire/errors.h"
+
+typedef struct jw_http jw_http_t;
+
+/* Binds the listener (SO_REUSEPORT, so several processes may share a
+ * port) and starts accepting. Returns NULL with a reason in err. */
+jw_http_t *jw_http_start(jw_app_t *app, char *err, size_t errlen);
+
+/* Stops accepting new connections; requests in flight go on. */
+void jw_http_stop_accepting(jw_http_t *http);
+
+/* Releases the H2O context; call after the loop stopped serving. */
+void jw_http_free(jw_http_t *http);
+
+/* Sends a JSON body made with g (which the caller still frees). */
+void jw_http_send_json(h2o_req_t *req, int status, yajl_gen g);
+
+/* Sends {"error": code, "message": message} with the error's status. */
+void jw_http_send_error(h2o_req_t *req, jw_error_t error, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * A reference to a request whose answer comes later. If the client goes
+ * away first, H2O frees the request and jw_reqref_get() returns NULL.
+ * Every reference must be released once with jw_reqref_release().
+ */
+typedef struct jw_reqref jw_reqref_t;
+
+jw_reqref_t *jw_reqref_new(jw_app_t *app, h2o_req_t *req);
+h2o_req_t *jw_reqref_get(jw_reqref_t *ref);
+void jw_reqref_release(jw_reqref_t *ref);
+
+/* Returns the value of a query parameter, percent-decoded into the
+ * request's pool; *found is 0 when absent, -1 when given twice. */
+h2o_iovec_t jw_http_query_param(h2o_req_t *req, const char *name, int *found);
+
+/* Returns a request header's value, or {NULL, 0}. */
+h2o_iovec_t jw_http_header(h2o_req_t *req, const char *name);
+
+/* Route handlers: each answers the request, now or later. */
+void jw_api_health(jw_app_t *app, h2o_req_t *req);
+void jw_api_ready(jw_app_t *app, h2o_req_t *req);
+void jw_api_metrics(jw_app_t *app, h2o_req_t *req);
+void jw_api_list_jobs(jw_app_t *app, h2o_req_t *req);
+void jw_api_get_job(jw_app_t *app, h2o_req_t *req, h2o_iovec_t job_id);
+void jw_api_inline_progress(jw_app_t *app, h2o_req_t *req, h2o_iovec_t job_id);
+void jw_webhook_replicate(jw_app_t *app, h2o_req_t *req);
+
+#endif

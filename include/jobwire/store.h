@@ -1,0 +1,123 @@
+/*
+ * The job store: the only module that talks to Redis. It owns three
+ * connections (commands, the consumer's blocking reads, the SSE hub's
+ * blocking reads), reconnects them by itself, and offers domain operations
+ * with callbacks. Every callback runs on the loop; the data it receives is
+ * borrowed and valid only until it returns.
+ */
+#ifndef JOBWIRE_STORE_H
+#define JOBWIRE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "jobwire/config.h"
+#include "jobwire/fields.h"
+
+typedef struct jw_store jw_store_t;
+
+typedef enum jw_store_err {
+    JW_STORE_OK = 0,
+    JW_STORE_UNAVAILABLE, /* not connected, connection lost, or timed out */
+    JW_STORE_FAILED,      /* Redis returned an error reply */
+} jw_store_err_t;
+
+/* Which connection a blocking read uses. */
+typedef enum jw_store_conn_id {
+    JW_CONN_COMMANDS = 0,
+    JW_CONN_CONSUMER,
+    JW_CONN_HUB,
+    JW_CONN_COUNT,
+} jw_store_conn_id_t;
+
+/* One stream entry: its id and fields (empty for an entry trimmed while pending). */
+typedef struct jw_entry {
+    const char *id;
+    const jw_field_t *fields;
+    size_t count;
+} jw_entry_t;
+
+/* Creates the store and starts connecting; never fails on Redis being down. */
+jw_store_t *jw_store_new(uv_loop_t *loop, const jw_config_t *cfg);
+
+/* Closes every connection; pending callbacks get JW_STORE_UNAVAILABLE. */
+void jw_store_free(jw_store_t *store);
+
+/* Returns 1 when the commands connection is up. */
+int jw_store_is_ready(const jw_store_t *store);
+
+/* Returns the configured key prefix ("jw:"). */
+const char *jw_store_prefix(const jw_store_t *store);
+
+/* Count of reconnections since start, for /metrics. */
+uint64_t jw_store_reconnects(const jw_store_t *store);
+
+/* --- webhooks and jobs ------------------------------------------------ */
+
+typedef void (*jw_ingest_cb)(void *data, jw_store_err_t err, int duplicate, const char *entry_id);
+
+/* Dedupes delivery_id and appends the event fields to the events stream,
+ * atomically. */
+void jw_store_ingest(jw_store_t *store, const char *delivery_id, const jw_fields_t *event,
+                     jw_ingest_cb cb, void *data);
+
+typedef struct jw_apply_result {
+    int created;           /* the job did not exist before; -1 for an empty entry */
+    int changed;           /* a visible field changed */
+    const char *change_id; /* the change stream id, or "" */
+    const char *status;    /* the job's status after the apply */
+} jw_apply_result_t;
+
+typedef void (*jw_apply_cb)(void *data, jw_store_err_t err, const jw_apply_result_t *result);
+
+/* Applies event fields to the job; ack_id, when not NULL, is the events
+ * stream entry to acknowledge in the same script. */
+void jw_store_apply(jw_store_t *store, const jw_field_t *fields, size_t count, const char *ack_id,
+                    jw_apply_cb cb, void *data);
+
+typedef void (*jw_job_cb)(void *data, jw_store_err_t err, const jw_field_t *fields, size_t count);
+
+/* Reads one job hash; count is 0 when the job does not exist. */
+void jw_store_get_job(jw_store_t *store, const char *job_id, jw_job_cb cb, void *data);
+
+typedef struct jw_list_query {
+    long offset;
+    long limit;
+    const char *provider; /* NULL for any */
+    const char *statuses; /* comma list, NULL for any */
+} jw_list_query_t;
+
+typedef struct jw_job_record {
+    const jw_field_t *fields;
+    size_t count;
+} jw_job_record_t;
+
+typedef void (*jw_list_cb)(void *data, jw_store_err_t err, long long total,
+                           const jw_job_record_t *jobs, size_t count);
+
+void jw_store_list_jobs(jw_store_t *store, const jw_list_query_t *query, jw_list_cb cb, void *data);
+
+/* --- consumer group ---------------------------------------------------- */
+
+typedef void (*jw_entries_cb)(void *data, jw_store_err_t err, const jw_entry_t *entries,
+                              size_t count, const char *next_cursor);
+
+/* XREADGROUP of new events on the consumer connection, creating the group
+ * (and stream) when Redis lost them. */
+void jw_store_read_events(jw_store_t *store, const char *consumer, int count, int block_ms,
+                          jw_entries_cb cb, void *data);
+
+/* XAUTOCLAIM of entries idle for min_idle_ms, from cursor ("0-0" to start). */
+void jw_store_claim_events(jw_store_t *store, const char *consumer, int min_idle_ms,
+                           const char *cursor, int count, jw_entries_cb cb, void *data);
+
+typedef void (*jw_done_cb)(void *data, jw_store_err_t err);
+
+/* Trims applied events and removes idle, empty consumers. */
+void jw_store_trim_events(jw_store_t *store, int consumer_idle_ms, jw_done_cb cb, void *data);
+
+/* Pings over the commands connection (readiness). */
+void jw_store_ping(jw_store_t *store, jw_done_cb cb, void *data);
+
+#endif

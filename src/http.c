@@ -1,0 +1,289 @@
+/*
+ * The H2O server: one host, one catch-all handler that routes by method
+ * and path, and a filter that turns H2O's own plain-text errors (an
+ * oversize body, a malformed request) into the API's JSON errors.
+ */
+#include "jobwire/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "jobwire/json_gen.h"
+#include "jobwire/log.h"
+
+struct jw_http {
+    jw_app_t *app;
+    h2o_globalconf_t globalconf;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    uv_tcp_t listener;
+    int listening;
+};
+
+typedef struct route_handler {
+    h2o_handler_t super;
+    jw_app_t *app;
+} route_handler_t;
+
+static int path_is(h2o_iovec_t path, const char *expected)
+{
+    size_t len = strlen(expected);
+
+    /* A trailing slash is served, not redirected: Replicate does not
+     * follow redirects. */
+    if (path.len == len + 1 && path.base[len] == '/')
+        path.len--;
+    return path.len == len && memcmp(path.base, expected, len) == 0;
+}
+
+static int method_is(h2o_req_t *req, const char *method)
+{
+    return h2o_memis(req->method.base, req->method.len, method, strlen(method));
+}
+
+static void method_not_allowed(h2o_req_t *req, const char *allow)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
+    jw_http_send_error(req, JW_E_METHOD_NOT_ALLOWED, "%.*s is not allowed here; use %s",
+                       (int)req->method.len, req->method.base, allow);
+}
+
+/* Routes /api/cloud/jobs/{id} and /api/cloud/jobs/{id}/inline-progress. */
+static int route_job(jw_app_t *app, h2o_req_t *req, h2o_iovec_t path)
+{
+    static const char prefix[] = "/api/cloud/jobs/";
+    size_t plen = sizeof(prefix) - 1;
+
+    if (path.len <= plen || memcmp(path.base, prefix, plen) != 0)
+        return 0;
+
+    h2o_iovec_t rest = h2o_iovec_init(path.base + plen, path.len - plen);
+    const char *slash = memchr(rest.base, '/', rest.len);
+    h2o_iovec_t id = h2o_iovec_init(rest.base, slash ? (size_t)(slash - rest.base) : rest.len);
+    h2o_iovec_t tail = slash ? h2o_iovec_init(slash, rest.len - id.len) : h2o_iovec_init("", 0);
+
+    if (!method_is(req, "GET")) {
+        method_not_allowed(req, "GET");
+    } else if (tail.len == 0 || path_is(tail, "")) {
+        jw_api_get_job(app, req, id);
+    } else if (path_is(tail, "/inline-progress")) {
+        jw_api_inline_progress(app, req, id);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    jw_app_t *app = ((route_handler_t *)self)->app;
+    h2o_iovec_t path = req->path_normalized;
+
+    if (path_is(path, "/api/webhooks/replicate")) {
+        if (method_is(req, "POST"))
+            jw_webhook_replicate(app, req);
+        else
+            method_not_allowed(req, "POST");
+    } else if (path_is(path, "/healthz")) {
+        jw_api_health(app, req);
+    } else if (path_is(path, "/readyz")) {
+        jw_api_ready(app, req);
+    } else if (path_is(path, "/metrics")) {
+        jw_api_metrics(app, req);
+    } else if (path_is(path, "/api/cloud/jobs")) {
+        if (method_is(req, "GET"))
+            jw_api_list_jobs(app, req);
+        else
+            method_not_allowed(req, "GET");
+    } else if (!route_job(app, req, path)) {
+        jw_http_send_error(req, JW_E_NOT_FOUND, "no route for %.*s %.*s", (int)req->method.len,
+                           req->method.base, (int)path.len, path.base);
+    }
+    return 0;
+}
+
+/* --- JSON bodies for H2O's own errors --------------------------------- */
+
+typedef struct json_error_ostream {
+    h2o_ostream_t super;
+    h2o_iovec_t body;
+} json_error_ostream_t;
+
+static void json_error_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs,
+                               size_t bufcnt, h2o_send_state_t state)
+{
+    json_error_ostream_t *os = (json_error_ostream_t *)self;
+
+    (void)bufs;
+    (void)bufcnt;
+    /* The replacement body goes out whole with the first call. */
+    h2o_iovec_t body = os->body;
+    os->body = h2o_iovec_init(NULL, 0);
+    h2o_ostream_send_next(&os->super, req, &body, body.len ? 1 : 0, state);
+}
+
+static const char *error_code_for(int status)
+{
+    switch (status) {
+    case 413: return "payload_too_large";
+    case 400: return "bad_request";
+    case 404: return "not_found";
+    default: return "http_error";
+    }
+}
+
+static void build_json_error(h2o_req_t *req, json_error_ostream_t *os)
+{
+    char text[256];
+    int n = snprintf(text, sizeof(text), "{\"error\":\"%s\",\"message\":\"%s\"}",
+                     error_code_for(req->res.status),
+                     req->res.status == 413 ? "request body is larger than the limit"
+                                            : req->res.reason);
+    os->body = h2o_strdup(&req->pool, text, (size_t)n);
+}
+
+static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    ssize_t ct = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    int plain_error = req->res.status >= 400 && ct >= 0 &&
+                      h2o_memis(req->res.headers.entries[ct].value.base,
+                                req->res.headers.entries[ct].value.len,
+                                H2O_STRLIT("text/plain; charset=utf-8"));
+
+    (void)self;
+    if (plain_error) {
+        json_error_ostream_t *os =
+            (void *)h2o_add_ostream(req, sizeof(json_error_ostream_t), slot);
+        os->super.do_send = json_error_do_send;
+        build_json_error(req, os);
+        req->res.headers.entries[ct].value = h2o_iovec_init(H2O_STRLIT("application/json"));
+        req->res.content_length = os->body.len;
+        slot = &os->super.next;
+    }
+    h2o_setup_next_ostream(req, slot);
+}
+
+/* --- listener ------------------------------------------------------------ */
+
+static void on_accept(uv_stream_t *listener, int status)
+{
+    jw_http_t *http = listener->data;
+
+    if (status != 0)
+        return;
+
+    uv_tcp_t *conn = h2o_mem_alloc(sizeof(*conn));
+    uv_tcp_init(listener->loop, conn);
+    if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
+        uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+        return;
+    }
+    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
+    h2o_accept(&http->accept_ctx, sock);
+}
+
+static int open_listen_socket(const jw_config_t *cfg, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    memset(&ss, 0, sizeof(ss));
+
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    if (uv_ip4_addr(cfg->listen_host, cfg->listen_port, v4) == 0) {
+        sslen = sizeof(*v4);
+    } else if (uv_ip6_addr(cfg->listen_host, cfg->listen_port, v6) == 0) {
+        sslen = sizeof(*v6);
+    } else {
+        snprintf(err, errlen, "JOBWIRE_LISTEN: %s is not an IP address", cfg->listen_host);
+        return -1;
+    }
+
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int on = 1;
+    /* SO_REUSEPORT lets several jobwire processes on one host share the
+     * port, each accepting its own connections. */
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
+        bind(fd, (struct sockaddr *)&ss, sslen) != 0) {
+        snprintf(err, errlen, "JOBWIRE_LISTEN: cannot bind %s:%d: %s", cfg->listen_host,
+                 cfg->listen_port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void setup_h2o(jw_http_t *http)
+{
+    h2o_config_init(&http->globalconf);
+    http->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("jobwire"));
+    /* H2O answers 413 itself (as JSON, via the filter) past this size,
+     * before reading the rest of the body. */
+    http->globalconf.max_request_entity_size = http->app->cfg->webhook_max_body;
+
+    h2o_hostconf_t *host = h2o_config_register_host(&http->globalconf,
+                                                    h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    route_handler_t *handler = (void *)h2o_create_handler(path, sizeof(*handler));
+    handler->super.on_req = on_req;
+    handler->app = http->app;
+
+    h2o_filter_t *filter = h2o_create_filter(path, sizeof(*filter));
+    filter->on_setup_ostream = on_setup_ostream;
+    filter = h2o_create_filter(&host->fallback_path, sizeof(*filter));
+    filter->on_setup_ostream = on_setup_ostream;
+
+    h2o_context_init(&http->ctx, http->app->loop, &http->globalconf);
+    http->accept_ctx.ctx = &http->ctx;
+    http->accept_ctx.hosts = http->globalconf.hosts;
+}
+
+jw_http_t *jw_http_start(jw_app_t *app, char *err, size_t errlen)
+{
+    jw_http_t *http = calloc(1, sizeof(*http));
+    if (http == NULL)
+        abort();
+    http->app = app;
+
+    int fd = open_listen_socket(app->cfg, err, errlen);
+    if (fd < 0) {
+        free(http);
+        return NULL;
+    }
+
+    setup_h2o(http);
+    uv_tcp_init(app->loop, &http->listener);
+    http->listener.data = http;
+    int rc = uv_tcp_open(&http->listener, fd);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&http->listener, 1024, on_accept);
+    if (rc != 0) {
+        snprintf(err, errlen, "JOBWIRE_LISTEN: cannot listen: %s", uv_strerror(rc));
+        return NULL;
+    }
+    http->listening = 1;
+    return http;
+}
+
+void jw_http_stop_accepting(jw_http_t *http)
+{
+    if (http->listening) {
+        http->listening = 0;
+        uv_close((uv_handle_t *)&http->listener, NULL);
+    }
+}
+
+void jw_http_free(jw_http_t *http)
+{
+    h2o_context_dispose(&http->ctx);
+    h2o_config_dispose(&http->globalconf);
+    free(http);
+}

@@ -1,0 +1,162 @@
+/*
+ * jobwire: reads the configuration, builds the loop, wires the modules
+ * and handles signals. Everything else lives in the modules.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "jobwire/app.h"
+#include "jobwire/config.h"
+#include "jobwire/consumer.h"
+#include "jobwire/http.h"
+#include "jobwire/log.h"
+#include "jobwire/store.h"
+
+/* How long a shutdown waits for requests in flight before it exits anyway. */
+#define SHUTDOWN_GRACE_MS 20000
+#define DRAIN_CHECK_MS 50
+
+typedef struct service {
+    uv_loop_t *loop;
+    jw_config_t cfg;
+    jw_app_t app;
+    jw_http_t *http;
+    uv_signal_t sigterm;
+    uv_signal_t sigint;
+    uv_timer_t drain_timer;
+    uint64_t shutdown_started_ms;
+} service_t;
+
+typedef struct options {
+    const char *config_path;
+    int check_only;
+} options_t;
+
+/* Returns 0 to run, 1 to exit successfully, 2 on a usage error. */
+static int parse_args(int argc, char **argv, options_t *opts)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            jw_config_print_help(argv[0]);
+            return 1;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("jobwire %s\n", JW_VERSION);
+            return 1;
+        } else if (strcmp(argv[i], "--check-config") == 0) {
+            opts->check_only = 1;
+        } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            opts->config_path = argv[++i];
+        } else {
+            fprintf(stderr, "jobwire: unknown argument %s; see jobwire --help\n", argv[i]);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+static void finish_shutdown(void *data)
+{
+    service_t *svc = data;
+
+    jw_info("main", "stopped");
+    uv_stop(svc->loop);
+}
+
+static void on_drain_check(uv_timer_t *timer)
+{
+    service_t *svc = timer->data;
+    uint64_t waited = uv_now(svc->loop) - svc->shutdown_started_ms;
+
+    if (svc->app.requests_in_flight > 0 && waited < SHUTDOWN_GRACE_MS)
+        return;
+    if (svc->app.requests_in_flight > 0)
+        jw_warn("main", "shutdown grace period over: requests_in_flight=%llu",
+                (unsigned long long)svc->app.requests_in_flight);
+
+    uv_timer_stop(timer);
+    jw_consumer_stop(svc->app.consumer, finish_shutdown, svc);
+}
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+    service_t *svc = handle->data;
+
+    if (svc->app.shutting_down)
+        return;
+    jw_info("main", "shutting down: signal=%s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    svc->app.shutting_down = 1;
+    svc->shutdown_started_ms = uv_now(svc->loop);
+    jw_http_stop_accepting(svc->http);
+    uv_timer_start(&svc->drain_timer, on_drain_check, 0, DRAIN_CHECK_MS);
+}
+
+static void log_startup(const jw_config_t *cfg)
+{
+    jw_info("main", "listening on %s:%d redis=%s:%d/%d prefix=%s webhook=%s version=%s",
+            cfg->listen_host, cfg->listen_port, cfg->redis_host, cfg->redis_port, cfg->redis_db,
+            cfg->redis_prefix, cfg->has_webhook_secret ? "on" : "off (no secret)", JW_VERSION);
+}
+
+static int start(service_t *svc)
+{
+    char err[512];
+
+    svc->app.loop = svc->loop;
+    svc->app.cfg = &svc->cfg;
+    svc->app.store = jw_store_new(svc->loop, &svc->cfg);
+    svc->app.consumer = jw_consumer_start(svc->loop, svc->app.store, &svc->cfg);
+
+    svc->http = jw_http_start(&svc->app, err, sizeof(err));
+    if (svc->http == NULL) {
+        jw_error("main", "cannot start: %s", err);
+        return -1;
+    }
+
+    uv_signal_init(svc->loop, &svc->sigterm);
+    uv_signal_init(svc->loop, &svc->sigint);
+    svc->sigterm.data = svc->sigint.data = svc;
+    uv_signal_start(&svc->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&svc->sigint, on_signal, SIGINT);
+    uv_timer_init(svc->loop, &svc->drain_timer);
+    svc->drain_timer.data = svc;
+    log_startup(&svc->cfg);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static service_t svc;
+    options_t opts = {NULL, 0};
+    char err[512];
+
+    int rc = parse_args(argc, argv, &opts);
+    if (rc != 0)
+        return rc == 1 ? 0 : 2;
+
+    if (jw_config_load(&svc.cfg, opts.config_path, err, sizeof(err)) != 0) {
+        fprintf(stderr, "jobwire: invalid configuration: %s\n", err);
+        jw_config_free(&svc.cfg);
+        return 1;
+    }
+    jw_log_min_level = (jw_log_level_t)svc.cfg.log_level;
+    if (opts.check_only) {
+        printf("configuration is valid\n");
+        jw_config_free(&svc.cfg);
+        return 0;
+    }
+
+    /* A browser that vanishes mid-write must not kill the process. */
+    signal(SIGPIPE, SIG_IGN);
+    svc.loop = uv_default_loop();
+    if (start(&svc) != 0)
+        return 1;
+
+    uv_run(svc.loop, UV_RUN_DEFAULT);
+    jw_store_free(svc.app.store);
+    jw_consumer_free(svc.app.consumer);
+    jw_config_free(&svc.cfg);
+    return 0;
+}

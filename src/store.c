@@ -1,0 +1,184 @@
+/*
+ * The store object: its connections, the Lua scripts it runs by SHA, and
+ * the fallback to the script text when Redis has forgotten them.
+ */
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobwire/log.h"
+#include "store_internal.h"
+
+extern const char jw_lua_ingest[], jw_lua_apply[], jw_lua_list[], jw_lua_trim[];
+extern const size_t jw_lua_ingest_len, jw_lua_apply_len, jw_lua_list_len, jw_lua_trim_len;
+
+/* A blocking read may wait this long on top of its BLOCK time. */
+#define COMMAND_TIMEOUT_MS 5000
+
+static const char *script_text(jw_script_id_t id, size_t *len)
+{
+    switch (id) {
+    case JW_SCRIPT_INGEST:
+        *len = jw_lua_ingest_len;
+        return jw_lua_ingest;
+    case JW_SCRIPT_APPLY:
+        *len = jw_lua_apply_len;
+        return jw_lua_apply;
+    case JW_SCRIPT_LIST:
+        *len = jw_lua_list_len;
+        return jw_lua_list;
+    default:
+        *len = jw_lua_trim_len;
+        return jw_lua_trim;
+    }
+}
+
+static void compute_shas(jw_store_t *store)
+{
+    for (int i = 0; i < JW_SCRIPT_COUNT; i++) {
+        unsigned char digest[SHA_DIGEST_LENGTH];
+        size_t len;
+        const char *text = script_text((jw_script_id_t)i, &len);
+
+        SHA1((const unsigned char *)text, len, digest);
+        for (int b = 0; b < SHA_DIGEST_LENGTH; b++)
+            snprintf(store->script_sha[i] + 2 * b, 3, "%02x", digest[b]);
+    }
+}
+
+jw_store_t *jw_store_new(uv_loop_t *loop, const jw_config_t *cfg)
+{
+    jw_store_t *store = calloc(1, sizeof(*store));
+    if (store == NULL)
+        abort();
+
+    store->loop = loop;
+    store->cfg = cfg;
+    compute_shas(store);
+    jw_rconn_init(&store->conns[JW_CONN_COMMANDS], store, "commands", COMMAND_TIMEOUT_MS);
+    jw_rconn_init(&store->conns[JW_CONN_CONSUMER], store, "consumer", COMMAND_TIMEOUT_MS);
+    jw_rconn_init(&store->conns[JW_CONN_HUB], store, "hub", COMMAND_TIMEOUT_MS);
+    return store;
+}
+
+void jw_store_free(jw_store_t *store)
+{
+    for (int i = 0; i < JW_CONN_COUNT; i++)
+        jw_rconn_close(&store->conns[i]);
+    /* The timers close on the next loop turn; the store must outlive them. */
+}
+
+int jw_store_is_ready(const jw_store_t *store)
+{
+    return store->conns[JW_CONN_COMMANDS].state == JW_RCONN_READY;
+}
+
+const char *jw_store_prefix(const jw_store_t *store)
+{
+    return store->cfg->redis_prefix;
+}
+
+uint64_t jw_store_reconnects(const jw_store_t *store)
+{
+    return store->reconnects;
+}
+
+/* A script call in flight, with a private copy of its arguments so it can
+ * be sent again as EVAL after a NOSCRIPT reply. */
+typedef struct script_call {
+    jw_store_t *store;
+    jw_script_id_t script;
+    int argc;
+    const char **argv;
+    size_t *argvlen;
+    jw_reply_fn fn;
+    void *data;
+    int retried;
+} script_call_t;
+
+static script_call_t *copy_call(int nkeys, int argc, const char **argv, const size_t *argvlen)
+{
+    size_t bytes = 16; /* the key count's digits */
+    for (int i = 0; i < argc; i++)
+        bytes += argvlen[i] + 1;
+
+    /* One block: the struct, the two arrays (argv[0..1] are EVALSHA, sha),
+     * then the argument bytes. */
+    size_t head = sizeof(script_call_t) + (size_t)(argc + 3) * (sizeof(char *) + sizeof(size_t));
+    script_call_t *call = calloc(1, head + bytes);
+    if (call == NULL)
+        abort();
+
+    call->argc = argc + 3;
+    call->argv = (const char **)(call + 1);
+    call->argvlen = (size_t *)(call->argv + call->argc);
+    char *p = (char *)(call->argvlen + call->argc);
+    for (int i = 0; i < argc; i++) {
+        memcpy(p, argv[i], argvlen[i]);
+        p[argvlen[i]] = '\0';
+        call->argv[i + 3] = p;
+        call->argvlen[i + 3] = argvlen[i];
+        p += argvlen[i] + 1;
+    }
+
+    int n = snprintf(p, 16, "%d", nkeys);
+    call->argv[2] = p;
+    call->argvlen[2] = (size_t)n;
+    return call;
+}
+
+static int send_call(script_call_t *call);
+
+static void on_script_reply(jw_store_t *store, redisReply *reply, void *data)
+{
+    script_call_t *call = data;
+
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR && !call->retried &&
+        strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+        /* Redis restarted or flushed its script cache: send the text. */
+        call->retried = 1;
+        if (send_call(call) == 0)
+            return;
+        reply = NULL;
+    }
+
+    call->fn(store, reply, call->data);
+    free(call);
+}
+
+static int send_call(script_call_t *call)
+{
+    size_t len;
+    const char *text = script_text(call->script, &len);
+
+    if (call->retried) {
+        call->argv[0] = "EVAL";
+        call->argvlen[0] = 4;
+        call->argv[1] = text;
+        call->argvlen[1] = len;
+    } else {
+        call->argv[0] = "EVALSHA";
+        call->argvlen[0] = 7;
+        call->argv[1] = call->store->script_sha[call->script];
+        call->argvlen[1] = 40;
+    }
+    return jw_rconn_send(&call->store->conns[JW_CONN_COMMANDS], on_script_reply, call, call->argc,
+                         call->argv, call->argvlen);
+}
+
+int jw_store_run_script(jw_store_t *store, jw_script_id_t script, int nkeys, int argc,
+                        const char **argv, const size_t *argvlen, jw_reply_fn fn, void *data)
+{
+    script_call_t *call = copy_call(nkeys, argc, argv, argvlen);
+
+    call->store = store;
+    call->script = script;
+    call->fn = fn;
+    call->data = data;
+    if (send_call(call) != 0) {
+        free(call);
+        return -1;
+    }
+    return 0;
+}
