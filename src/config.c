@@ -23,12 +23,11 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
 /* Room for one parser's reason, before the key name is added. */
-#define WHY_MAX 320
+#define REASON_MAX 320
 
 /* Longest dotted YAML path of a known key, with room to spare. */
 #define PATH_MAX_LEN 128
@@ -44,10 +43,10 @@ typedef struct setting setting_t;
 
 /*
  * Parses value into cfg. Returns 0, or -1 with the reason (without the
- * key name) in why. A parser only changes cfg when it succeeds.
+ * key name) in reason. A parser only changes cfg when it succeeds.
  */
-typedef int (*parse_fn)(jw_config_t *cfg, const setting_t *s, const char *value, char *why,
-                        size_t whylen);
+typedef int (*parse_fn)(jw_config_t *cfg, const setting_t *s, const char *value, char *reason,
+                        size_t reason_len);
 
 struct setting {
     const char *env;      /* environment variable, NULL for a file-only alias */
@@ -57,7 +56,7 @@ struct setting {
     size_t field;         /* offsetof() the field written by the generic parsers */
     long long min, max;   /* range of numeric settings */
     const char *unit;     /* unit of numeric settings, for messages and help */
-    const char *fallback; /* default, parsed at start; NULL leaves the field unset */
+    const char *fallback; /* default, parsed at start, or NULL to leave the field unset */
     const char *help;
 };
 
@@ -108,7 +107,7 @@ static const setting_t settings[] = {
      .help = "Replicate API token"},
     {.env = "JOBWIRE_POLL_ENABLED", .path = "background.job_status_polling.enabled",
      .parse = parse_poll_enabled, .field = FIELD(poll_enabled), .fallback = "auto",
-     .help = "job status polling: true, false, or auto (on when no webhook is configured)"},
+     .help = "job status polling: true, false or auto (on only without a webhook)"},
     {.env = "SIMPLETUNER_JOB_POLL_INTERVAL",
      .path = "background.job_status_polling.interval_seconds", .parse = parse_int,
      .field = FIELD(poll_interval_s), .min = 5, .max = 86400, .unit = "seconds",
@@ -135,7 +134,7 @@ static const setting_t settings[] = {
      .field = FIELD(sse_client_buffer_max), .min = (long long)(4 * KIB), .max = (long long)GIB,
      .fallback = "1MiB", .help = "maximum unsent data per SSE client before it is dropped"},
     {.env = "JOBWIRE_TRUSTED_PROXIES", .path = "sse.trusted_proxies", .parse = parse_proxies,
-     .help = "comma-separated CIDR blocks whose X-Forwarded-For is believed"},
+     .help = "comma-separated CIDR blocks of proxies whose X-Forwarded-For is trusted"},
     {.env = "JOBWIRE_CHANGES_MAXLEN", .path = "streams.changes_maxlen", .parse = parse_long,
      .field = FIELD(changes_maxlen), .min = 1000, .max = 100000000, .unit = "entries",
      .fallback = "100000", .help = "approximate length cap of the change stream"},
@@ -212,7 +211,7 @@ static const char *echo_value(const char *value, char *out, size_t outlen)
     return out;
 }
 
-/* Parses a whole string of decimal digits; no sign, space or suffix. */
+/* Parses a string that contains only decimal digits, without sign, space or suffix. */
 static int parse_decimal(const char *text, long long *out)
 {
     if (!isdigit((unsigned char)text[0]))
@@ -240,15 +239,15 @@ static int has_space_or_control(const char *s)
 
 /* ---- numbers, sizes and booleans ---- */
 
-static int parse_range(const setting_t *s, const char *value, long long *out, char *why,
-                       size_t whylen)
+static int parse_range(const setting_t *s, const char *value, long long *out, char *reason,
+                       size_t reason_len)
 {
     char echo[ECHO_MAX + 4];
     long long v = 0;
 
     if (parse_decimal(value, &v) != 0 || v < s->min || v > s->max) {
-        snprintf(why, whylen, "must be an integer %lld-%lld%s%s (got \"%s\")", s->min, s->max,
-                 s->unit != NULL ? " " : "", s->unit != NULL ? s->unit : "",
+        snprintf(reason, reason_len, "must be an integer %lld-%lld%s%s (got \"%s\")", s->min,
+                 s->max, s->unit != NULL ? " " : "", s->unit != NULL ? s->unit : "",
                  echo_value(value, echo, sizeof(echo)));
         return -1;
     }
@@ -256,23 +255,23 @@ static int parse_range(const setting_t *s, const char *value, long long *out, ch
     return 0;
 }
 
-static int parse_int(jw_config_t *cfg, const setting_t *s, const char *value, char *why,
-                     size_t whylen)
+static int parse_int(jw_config_t *cfg, const setting_t *s, const char *value, char *reason,
+                     size_t reason_len)
 {
     long long v = 0;
 
-    if (parse_range(s, value, &v, why, whylen) != 0)
+    if (parse_range(s, value, &v, reason, reason_len) != 0)
         return -1;
     *(int *)((char *)cfg + s->field) = (int)v;
     return 0;
 }
 
-static int parse_long(jw_config_t *cfg, const setting_t *s, const char *value, char *why,
-                      size_t whylen)
+static int parse_long(jw_config_t *cfg, const setting_t *s, const char *value, char *reason,
+                      size_t reason_len)
 {
     long long v = 0;
 
-    if (parse_range(s, value, &v, why, whylen) != 0)
+    if (parse_range(s, value, &v, reason, reason_len) != 0)
         return -1;
     *(long *)((char *)cfg + s->field) = (long)v;
     return 0;
@@ -327,15 +326,15 @@ static int parse_size_text(const char *text, unsigned long long *out)
     return 0;
 }
 
-static int parse_size(jw_config_t *cfg, const setting_t *s, const char *value, char *why,
-                      size_t whylen)
+static int parse_size(jw_config_t *cfg, const setting_t *s, const char *value, char *reason,
+                      size_t reason_len)
 {
     unsigned long long bytes = 0;
 
     if (parse_size_text(value, &bytes) != 0 || bytes < (unsigned long long)s->min ||
         bytes > (unsigned long long)s->max) {
         char lo[32], hi[32], echo[ECHO_MAX + 4];
-        snprintf(why, whylen,
+        snprintf(reason, reason_len,
                  "must be a size of %s-%s, in bytes or with a k, M or G suffix (got \"%s\")",
                  format_size((unsigned long long)s->min, lo, sizeof(lo)),
                  format_size((unsigned long long)s->max, hi, sizeof(hi)),
@@ -361,14 +360,14 @@ static int bool_value(const char *text)
     return -1;
 }
 
-static int parse_bool(jw_config_t *cfg, const setting_t *s, const char *value, char *why,
-                      size_t whylen)
+static int parse_bool(jw_config_t *cfg, const setting_t *s, const char *value, char *reason,
+                      size_t reason_len)
 {
     char echo[ECHO_MAX + 4];
     int v = bool_value(value);
 
     if (v < 0) {
-        snprintf(why, whylen, "must be true or false (or yes/no, on/off) (got \"%s\")",
+        snprintf(reason, reason_len, "must be true or false (or yes/no, on/off) (got \"%s\")",
                  echo_value(value, echo, sizeof(echo)));
         return -1;
     }
@@ -377,14 +376,14 @@ static int parse_bool(jw_config_t *cfg, const setting_t *s, const char *value, c
 }
 
 /* Like a boolean, plus "auto" (-1): poll only when no webhook is configured. */
-static int parse_poll_enabled(jw_config_t *cfg, const setting_t *s, const char *value, char *why,
-                              size_t whylen)
+static int parse_poll_enabled(jw_config_t *cfg, const setting_t *s, const char *value, char *reason,
+                              size_t reason_len)
 {
     char echo[ECHO_MAX + 4];
     int v = strcasecmp(value, "auto") == 0 ? -1 : bool_value(value);
 
     if (v == -1 && strcasecmp(value, "auto") != 0) {
-        snprintf(why, whylen, "must be true, false or auto (got \"%s\")",
+        snprintf(reason, reason_len, "must be true, false or auto (got \"%s\")",
                  echo_value(value, echo, sizeof(echo)));
         return -1;
     }
@@ -392,8 +391,8 @@ static int parse_poll_enabled(jw_config_t *cfg, const setting_t *s, const char *
     return 0;
 }
 
-static int parse_log_level(jw_config_t *cfg, const setting_t *s, const char *value, char *why,
-                           size_t whylen)
+static int parse_log_level(jw_config_t *cfg, const setting_t *s, const char *value, char *reason,
+                           size_t reason_len)
 {
     char lower[16];
     char echo[ECHO_MAX + 4];
@@ -408,7 +407,7 @@ static int parse_log_level(jw_config_t *cfg, const setting_t *s, const char *val
     if (level < 0 && strcmp(lower, "warning") == 0)
         level = JW_LOG_WARN;
     if (level < 0) {
-        snprintf(why, whylen, "must be debug, info, warn or error (got \"%s\")",
+        snprintf(reason, reason_len, "must be debug, info, warn or error (got \"%s\")",
                  echo_value(value, echo, sizeof(echo)));
         return -1;
     }
@@ -418,15 +417,15 @@ static int parse_log_level(jw_config_t *cfg, const setting_t *s, const char *val
 
 /* ---- strings ---- */
 
-static int parse_prefix(jw_config_t *cfg, const setting_t *s, const char *value, char *why,
-                        size_t whylen)
+static int parse_prefix(jw_config_t *cfg, const setting_t *s, const char *value, char *reason,
+                        size_t reason_len)
 {
     char echo[ECHO_MAX + 4];
     size_t len = strlen(value);
 
     (void)s;
     if (len == 0 || len > 64 || has_space_or_control(value)) {
-        snprintf(why, whylen, "must be 1-64 characters without spaces (got \"%s\")",
+        snprintf(reason, reason_len, "must be 1-64 characters without spaces (got \"%s\")",
                  echo_value(value, echo, sizeof(echo)));
         return -1;
     }
@@ -434,9 +433,9 @@ static int parse_prefix(jw_config_t *cfg, const setting_t *s, const char *value,
     return 0;
 }
 
-/* Checks for http:// or https://, a host, and no spaces; strips trailing slashes. */
-static int parse_http_url(jw_config_t *cfg, const setting_t *s, const char *value, char *why,
-                          size_t whylen)
+/* Checks for http:// or https://, a host and no spaces, then strips trailing slashes. */
+static int parse_http_url(jw_config_t *cfg, const setting_t *s, const char *value, char *reason,
+                          size_t reason_len)
 {
     char echo[ECHO_MAX + 4];
     size_t scheme = 0;
@@ -449,12 +448,12 @@ static int parse_http_url(jw_config_t *cfg, const setting_t *s, const char *valu
     size_t len = strlen(value);
     if (scheme == 0 || len > 2048 || has_space_or_control(value) || value[scheme] == '\0' ||
         value[scheme] == '/') {
-        snprintf(why, whylen, "must be an http:// or https:// URL with a host (got \"%s\")",
+        snprintf(reason, reason_len, "must be an http:// or https:// URL with a host (got \"%s\")",
                  echo_value(value, echo, sizeof(echo)));
         return -1;
     }
 
-    /* Other modules append paths, so "https://x/" and "https://x" must mean the same. */
+    /* Callers append paths to these URLs, so "https://x/" and "https://x" must mean the same. */
     while (len > scheme + 1 && value[len - 1] == '/')
         len--;
     char **slot = (char **)((char *)cfg + s->field);
@@ -466,16 +465,16 @@ static int parse_http_url(jw_config_t *cfg, const setting_t *s, const char *valu
 }
 
 /* The value is never repeated in a message: it is a credential. */
-static int parse_token(jw_config_t *cfg, const setting_t *s, const char *value, char *why,
-                       size_t whylen)
+static int parse_token(jw_config_t *cfg, const setting_t *s, const char *value, char *reason,
+                       size_t reason_len)
 {
     (void)s;
     if (strlen(value) > 1024) {
-        snprintf(why, whylen, "must be at most 1024 characters");
+        snprintf(reason, reason_len, "must be at most 1024 characters");
         return -1;
     }
     if (has_space_or_control(value)) {
-        snprintf(why, whylen,
+        snprintf(reason, reason_len,
                  "must not contain spaces or control characters (a trailing newline?)");
         return -1;
     }
@@ -485,27 +484,28 @@ static int parse_token(jw_config_t *cfg, const setting_t *s, const char *value, 
 }
 
 /* The value is never repeated in a message: it is a credential. */
-static int parse_secret(jw_config_t *cfg, const setting_t *s, const char *value, char *why,
-                        size_t whylen)
+static int parse_secret(jw_config_t *cfg, const setting_t *s, const char *value, char *reason,
+                        size_t reason_len)
 {
-    char reason[WHY_MAX];
+    char verify_reason[REASON_MAX];
     jw_verify_key_t key;
 
     (void)s;
     if (strncmp(value, "v1,", 3) == 0) {
-        snprintf(why, whylen,
+        snprintf(reason, reason_len,
                  "must start with whsec_ (this looks like a v1, signature, "
                  "not the signing secret)");
         return -1;
     }
     if (strncmp(value, "whsec_", 6) != 0) {
-        snprintf(why, whylen, "must start with whsec_");
+        snprintf(reason, reason_len, "must start with whsec_");
         return -1;
     }
 
-    reason[0] = '\0';
-    if (jw_verify_parse_secret(value, &key, reason, sizeof(reason)) != 0) {
-        snprintf(why, whylen, "invalid secret: %s", reason[0] != '\0' ? reason : "rejected");
+    verify_reason[0] = '\0';
+    if (jw_verify_parse_secret(value, &key, verify_reason, sizeof(verify_reason)) != 0) {
+        snprintf(reason, reason_len, "%s",
+                 verify_reason[0] != '\0' ? verify_reason : "invalid webhook secret");
         explicit_bzero(&key, sizeof(key));
         return -1;
     }
@@ -535,7 +535,7 @@ static int valid_hostname(const char *host)
  * (brackets removed, "" when absent) and port (NULL when absent).
  */
 static int split_host_port(const char *text, char *host, size_t hostlen, const char **port,
-                           char *why, size_t whylen)
+                           char *reason, size_t reason_len)
 {
     const char *host_start = text;
     const char *host_end = NULL;
@@ -545,14 +545,14 @@ static int split_host_port(const char *text, char *host, size_t hostlen, const c
         host_start = text + 1;
         host_end = strchr(host_start, ']');
         if (host_end == NULL || (host_end[1] != '\0' && host_end[1] != ':')) {
-            snprintf(why, whylen, "an IPv6 address must be written [address]:port");
+            snprintf(reason, reason_len, "an IPv6 address must be written [address]:port");
             return -1;
         }
         rest = host_end + 1;
     } else {
         host_end = strchr(text, ':');
         if (host_end != NULL && strchr(host_end + 1, ':') != NULL) {
-            snprintf(why, whylen, "an IPv6 address needs brackets, e.g. [::1]:8001");
+            snprintf(reason, reason_len, "an IPv6 address needs brackets, e.g. [::1]:8001");
             return -1;
         }
         rest = host_end != NULL ? host_end : text + strlen(text);
@@ -561,7 +561,7 @@ static int split_host_port(const char *text, char *host, size_t hostlen, const c
 
     size_t len = (size_t)(host_end - host_start);
     if (len >= hostlen) {
-        snprintf(why, whylen, "host name is too long");
+        snprintf(reason, reason_len, "host name is too long");
         return -1;
     }
     memcpy(host, host_start, len);
@@ -570,25 +570,25 @@ static int split_host_port(const char *text, char *host, size_t hostlen, const c
     return 0;
 }
 
-static int check_host(const char *host, int bracketed, char *why, size_t whylen)
+static int check_host(const char *host, int bracketed, char *reason, size_t reason_len)
 {
     char echo[ECHO_MAX + 4];
     unsigned char buf[16];
 
     if (bracketed ? inet_pton(AF_INET6, host, buf) == 1 : valid_hostname(host))
         return 0;
-    snprintf(why, whylen, "invalid %s (got \"%s\")", bracketed ? "IPv6 address" : "host name",
-             echo_value(host, echo, sizeof(echo)));
+    snprintf(reason, reason_len, "invalid %s (got \"%s\")",
+             bracketed ? "IPv6 address" : "host name", echo_value(host, echo, sizeof(echo)));
     return -1;
 }
 
-static int parse_port(const char *text, int *port, char *why, size_t whylen)
+static int parse_port(const char *text, int *port, char *reason, size_t reason_len)
 {
     char echo[ECHO_MAX + 4];
     long long v = 0;
 
     if (parse_decimal(text, &v) != 0 || v < 1 || v > 65535) {
-        snprintf(why, whylen, "port must be 1-65535 (got \"%s\")",
+        snprintf(reason, reason_len, "port must be 1-65535 (got \"%s\")",
                  echo_value(text, echo, sizeof(echo)));
         return -1;
     }
@@ -596,23 +596,23 @@ static int parse_port(const char *text, int *port, char *why, size_t whylen)
     return 0;
 }
 
-static int parse_listen(jw_config_t *cfg, const setting_t *s, const char *value, char *why,
-                        size_t whylen)
+static int parse_listen(jw_config_t *cfg, const setting_t *s, const char *value, char *reason,
+                        size_t reason_len)
 {
     char host[256];
     const char *port_text = NULL;
     int port = 0;
 
     (void)s;
-    if (split_host_port(value, host, sizeof(host), &port_text, why, whylen) != 0)
+    if (split_host_port(value, host, sizeof(host), &port_text, reason, reason_len) != 0)
         return -1;
     if (port_text == NULL) {
-        snprintf(why, whylen, "must be host:port, [v6]:port or :port (the port is missing)");
+        snprintf(reason, reason_len, "must be host:port, [v6]:port or :port (the port is missing)");
         return -1;
     }
-    if (parse_port(port_text, &port, why, whylen) != 0)
+    if (parse_port(port_text, &port, reason, reason_len) != 0)
         return -1;
-    if (host[0] != '\0' && check_host(host, value[0] == '[', why, whylen) != 0)
+    if (host[0] != '\0' && check_host(host, value[0] == '[', reason, reason_len) != 0)
         return -1;
 
     replace_string(&cfg->listen_host, host[0] != '\0' ? host : "0.0.0.0");
@@ -641,7 +641,7 @@ static int hex_digit(char c)
     return -1;
 }
 
-/* Decodes %XX escapes of [text, text + len) into a new string; NULL on a bad or %00 escape. */
+/* Decodes the %XX escapes of [text, text + len) into a new string, or NULL for a bad or %00. */
 static char *percent_decode(const char *text, size_t len)
 {
     char *out = malloc(len + 1);
@@ -668,33 +668,34 @@ static char *percent_decode(const char *text, size_t len)
     return out;
 }
 
-/* Parses "[user]:password" (the part before '@'). Never repeats the password in why. */
-static int parse_userinfo(const char *text, size_t len, redis_target_t *t, char *why, size_t whylen)
+/* Parses "[user]:password" (the part before '@'). Never repeats the password in reason. */
+static int parse_userinfo(const char *text, size_t len, redis_target_t *t, char *reason,
+                          size_t reason_len)
 {
     const char *colon = memchr(text, ':', len);
 
     if (colon == NULL) {
-        snprintf(why, whylen, "credentials must be written user:password@ or :password@");
+        snprintf(reason, reason_len, "credentials must be written user:password@ or :password@");
         return -1;
     }
 
     size_t user_len = (size_t)(colon - text);
     size_t pass_len = len - user_len - 1;
     if (pass_len == 0) {
-        snprintf(why, whylen, "the password after ':' is empty");
+        snprintf(reason, reason_len, "the password after ':' is empty");
         return -1;
     }
 
     t->password = percent_decode(colon + 1, pass_len);
     t->user = user_len > 0 ? percent_decode(text, user_len) : NULL;
     if (t->password == NULL || (user_len > 0 && t->user == NULL)) {
-        snprintf(why, whylen, "invalid %%XX escape in the user name or password");
+        snprintf(reason, reason_len, "invalid %%XX escape in the user name or password");
         return -1;
     }
     return 0;
 }
 
-static int parse_redis_db(const char *text, int *db, char *why, size_t whylen)
+static int parse_redis_db(const char *text, int *db, char *reason, size_t reason_len)
 {
     char echo[ECHO_MAX + 4];
     long long v = 0;
@@ -702,7 +703,7 @@ static int parse_redis_db(const char *text, int *db, char *why, size_t whylen)
     if (text[0] == '\0')
         return 0;
     if (parse_decimal(text, &v) != 0 || v > 15) {
-        snprintf(why, whylen, "database must be 0-15 (got \"%s\")",
+        snprintf(reason, reason_len, "database must be 0-15 (got \"%s\")",
                  echo_value(text, echo, sizeof(echo)));
         return -1;
     }
@@ -711,7 +712,7 @@ static int parse_redis_db(const char *text, int *db, char *why, size_t whylen)
 }
 
 /* Parses "host[:port][/db]", the part after any '@'. */
-static int parse_redis_address(const char *text, redis_target_t *t, char *why, size_t whylen)
+static int parse_redis_address(const char *text, redis_target_t *t, char *reason, size_t reason_len)
 {
     char hostport[300];
     const char *slash = strchr(text, '/');
@@ -719,62 +720,62 @@ static int parse_redis_address(const char *text, redis_target_t *t, char *why, s
     const char *port_text = NULL;
 
     if (len >= sizeof(hostport)) {
-        snprintf(why, whylen, "host name is too long");
+        snprintf(reason, reason_len, "host name is too long");
         return -1;
     }
     memcpy(hostport, text, len);
     hostport[len] = '\0';
 
-    if (split_host_port(hostport, t->host, sizeof(t->host), &port_text, why, whylen) != 0)
+    if (split_host_port(hostport, t->host, sizeof(t->host), &port_text, reason, reason_len) != 0)
         return -1;
     if (t->host[0] == '\0') {
-        snprintf(why, whylen, "the host is missing");
+        snprintf(reason, reason_len, "the host is missing");
         return -1;
     }
-    if (check_host(t->host, hostport[0] == '[', why, whylen) != 0)
+    if (check_host(t->host, hostport[0] == '[', reason, reason_len) != 0)
         return -1;
-    if (port_text != NULL && parse_port(port_text, &t->port, why, whylen) != 0)
+    if (port_text != NULL && parse_port(port_text, &t->port, reason, reason_len) != 0)
         return -1;
-    return slash != NULL ? parse_redis_db(slash + 1, &t->db, why, whylen) : 0;
+    return slash != NULL ? parse_redis_db(slash + 1, &t->db, reason, reason_len) : 0;
 }
 
 /* Names the scheme of a rejected URL, without repeating the rest (it may hold a password). */
-static void explain_scheme(const char *value, char *why, size_t whylen)
+static void explain_scheme(const char *value, char *reason, size_t reason_len)
 {
     char echo[ECHO_MAX + 4];
     const char *sep = strstr(value, "://");
     size_t len = sep != NULL ? (size_t)(sep - value) : 0;
 
     if (len == 0 || len > 16) {
-        snprintf(why, whylen, "must be a redis://host[:port][/db] URL");
+        snprintf(reason, reason_len, "must be a redis://host[:port][/db] URL");
         return;
     }
     char scheme[17];
     memcpy(scheme, value, len);
     scheme[len] = '\0';
-    snprintf(why, whylen, "only redis:// URLs are supported (got scheme \"%s\"%s)",
+    snprintf(reason, reason_len, "only redis:// URLs are supported (got scheme \"%s\"%s)",
              echo_value(scheme, echo, sizeof(echo)),
              strcasecmp(scheme, "rediss") == 0 ? "; TLS is not supported" : "");
 }
 
-static int parse_redis_target(const char *value, redis_target_t *t, char *why, size_t whylen)
+static int parse_redis_target(const char *value, redis_target_t *t, char *reason, size_t reason_len)
 {
     if (strncasecmp(value, "redis://", 8) != 0) {
-        explain_scheme(value, why, whylen);
+        explain_scheme(value, reason, reason_len);
         return -1;
     }
 
     const char *rest = value + 8;
     if (strpbrk(rest, "?#") != NULL) {
-        snprintf(why, whylen, "query parameters and fragments are not supported");
+        snprintf(reason, reason_len, "query parameters and fragments are not supported");
         return -1;
     }
 
     /* The last '@' ends the credentials, so an unescaped '@' or '/' in a password still works. */
     const char *at = strrchr(rest, '@');
-    if (at != NULL && parse_userinfo(rest, (size_t)(at - rest), t, why, whylen) != 0)
+    if (at != NULL && parse_userinfo(rest, (size_t)(at - rest), t, reason, reason_len) != 0)
         return -1;
-    return parse_redis_address(at != NULL ? at + 1 : rest, t, why, whylen);
+    return parse_redis_address(at != NULL ? at + 1 : rest, t, reason, reason_len);
 }
 
 /* Builds the URL kept for logs: every part normalised, the password as "***". */
@@ -789,13 +790,13 @@ static char *redacted_redis_url(const redis_target_t *t)
     return xstrdup(buf);
 }
 
-static int parse_redis_url(jw_config_t *cfg, const setting_t *s, const char *value, char *why,
-                           size_t whylen)
+static int parse_redis_url(jw_config_t *cfg, const setting_t *s, const char *value, char *reason,
+                           size_t reason_len)
 {
     redis_target_t t = {.port = 6379};
 
     (void)s;
-    if (parse_redis_target(value, &t, why, whylen) != 0) {
+    if (parse_redis_target(value, &t, reason, reason_len) != 0) {
         free(t.user);
         free_secret(&t.password);
         return -1;
@@ -847,8 +848,8 @@ static void unmap_ipv4(jw_cidr_t *c)
     c->prefix_len -= 96;
 }
 
-/* Parses one "address[/prefix]" into c; a bare address is a /32 or /128 block. */
-static int parse_cidr(const char *text, jw_cidr_t *c, char *why, size_t whylen)
+/* Parses one "address[/prefix]" into c. A bare address is a /32 or /128 block. */
+static int parse_cidr(const char *text, jw_cidr_t *c, char *reason, size_t reason_len)
 {
     char addr[64];
     char echo[ECHO_MAX + 4];
@@ -864,14 +865,14 @@ static int parse_cidr(const char *text, jw_cidr_t *c, char *why, size_t whylen)
     addr[len] = '\0';
 
     if (inet_pton(c->family, addr, c->addr) != 1) {
-        snprintf(why, whylen, "\"%s\" is not an IPv4 or IPv6 address",
+        snprintf(reason, reason_len, "\"%s\" is not an IPv4 or IPv6 address",
                  echo_value(addr, echo, sizeof(echo)));
         return -1;
     }
 
     long long prefix = max_prefix;
     if (slash != NULL && (parse_decimal(slash + 1, &prefix) != 0 || prefix > max_prefix)) {
-        snprintf(why, whylen, "prefix length must be 0-%d (got \"%s\")", max_prefix,
+        snprintf(reason, reason_len, "prefix length must be 0-%d (got \"%s\")", max_prefix,
                  echo_value(text, echo, sizeof(echo)));
         return -1;
     }
@@ -882,7 +883,7 @@ static int parse_cidr(const char *text, jw_cidr_t *c, char *why, size_t whylen)
 }
 
 /* Adds each comma-separated block of text to list, skipping spaces and empty items. */
-static int add_cidr_csv(cidr_list_t *list, const char *text, char *why, size_t whylen)
+static int add_cidr_csv(cidr_list_t *list, const char *text, char *reason, size_t reason_len)
 {
     char item[96];
 
@@ -895,14 +896,15 @@ static int add_cidr_csv(cidr_list_t *list, const char *text, char *why, size_t w
         if (len == 0)
             break;
         if (list->count == JW_CONFIG_MAX_PROXIES) {
-            snprintf(why, whylen, "at most %d CIDR blocks are supported", JW_CONFIG_MAX_PROXIES);
+            snprintf(reason, reason_len, "at most %d CIDR blocks are supported",
+                     JW_CONFIG_MAX_PROXIES);
             return -1;
         }
 
         size_t copy = len < sizeof(item) ? len : sizeof(item) - 1;
         memcpy(item, text, copy);
         item[copy] = '\0';
-        if (parse_cidr(item, &list->items[list->count], why, whylen) != 0)
+        if (parse_cidr(item, &list->items[list->count], reason, reason_len) != 0)
             return -1;
         list->count++;
         text += len;
@@ -916,13 +918,13 @@ static void set_proxies(jw_config_t *cfg, const cidr_list_t *list)
     cfg->trusted_proxy_count = list->count;
 }
 
-static int parse_proxies(jw_config_t *cfg, const setting_t *s, const char *value, char *why,
-                         size_t whylen)
+static int parse_proxies(jw_config_t *cfg, const setting_t *s, const char *value, char *reason,
+                         size_t reason_len)
 {
     cidr_list_t list = {.count = 0};
 
     (void)s;
-    if (add_cidr_csv(&list, value, why, whylen) != 0)
+    if (add_cidr_csv(&list, value, reason, reason_len) != 0)
         return -1;
     set_proxies(cfg, &list);
     return 0;
@@ -941,9 +943,9 @@ static const setting_t *find_setting(const char *path)
 
 /* Parses value through s and records where the poller settings came from. */
 static int apply(jw_config_t *cfg, const setting_t *s, const char *value, jw_config_source_t source,
-                 char *why, size_t whylen)
+                 char *reason, size_t reason_len)
 {
-    if (s->parse(cfg, s, value, why, whylen) != 0)
+    if (s->parse(cfg, s, value, reason, reason_len) != 0)
         return -1;
 
     if (s->field == FIELD(poll_enabled))
@@ -955,15 +957,15 @@ static int apply(jw_config_t *cfg, const setting_t *s, const char *value, jw_con
 
 static int apply_defaults(jw_config_t *cfg, char *err, size_t errlen)
 {
-    char why[WHY_MAX];
+    char reason[REASON_MAX];
 
     memset(cfg, 0, sizeof(*cfg));
     for (size_t i = 0; i < SETTING_COUNT; i++) {
         const setting_t *s = &settings[i];
         if (s->fallback == NULL)
             continue;
-        if (apply(cfg, s, s->fallback, JW_SOURCE_DEFAULT, why, sizeof(why)) != 0) {
-            set_err(err, errlen, "%s: invalid built-in default: %s", s->env, why);
+        if (apply(cfg, s, s->fallback, JW_SOURCE_DEFAULT, reason, sizeof(reason)) != 0) {
+            set_err(err, errlen, "%s: invalid built-in default: %s", s->env, reason);
             return -1;
         }
     }
@@ -972,17 +974,17 @@ static int apply_defaults(jw_config_t *cfg, char *err, size_t errlen)
 
 static int apply_environment(jw_config_t *cfg, char *err, size_t errlen)
 {
-    char why[WHY_MAX];
+    char reason[REASON_MAX];
 
     for (size_t i = 0; i < SETTING_COUNT; i++) {
         const setting_t *s = &settings[i];
         const char *value = s->env != NULL ? getenv(s->env) : NULL;
 
-        /* An empty value counts as unset, as Kubernetes and compose files often leave them. */
+        /* Empty counts as unset, because manifests often declare a variable with no value. */
         if (value == NULL || value[0] == '\0')
             continue;
-        if (apply(cfg, s, value, JW_SOURCE_ENV, why, sizeof(why)) != 0) {
-            set_err(err, errlen, "%s: %s", s->env, why);
+        if (apply(cfg, s, value, JW_SOURCE_ENV, reason, sizeof(reason)) != 0) {
+            set_err(err, errlen, "%s: %s", s->env, reason);
             return -1;
         }
     }
@@ -1028,12 +1030,12 @@ static unsigned long event_line(const yaml_event_t *ev)
 }
 
 /* Writes "path: reason (line N of FILE)". */
-static void walk_error(yaml_walk_t *w, const char *path, unsigned long line, const char *why)
+static void walk_error(yaml_walk_t *w, const char *path, unsigned long line, const char *reason)
 {
     if (w->origin != NULL)
-        set_err(w->err, w->errlen, "%s: %s (line %lu of %s)", path, why, line, w->origin);
+        set_err(w->err, w->errlen, "%s: %s (line %lu of %s)", path, reason, line, w->origin);
     else
-        set_err(w->err, w->errlen, "%s: %s (line %lu)", path, why, line);
+        set_err(w->err, w->errlen, "%s: %s (line %lu)", path, reason, line);
 }
 
 static int next_event(yaml_walk_t *w, yaml_event_t *ev)
@@ -1050,7 +1052,7 @@ static int next_event(yaml_walk_t *w, yaml_event_t *ev)
     return -1;
 }
 
-/* Consumes the rest of the node that ev starts; ev itself is deleted by the caller. */
+/* Consumes the rest of the node that ev starts. The caller deletes ev itself. */
 static int skip_node(yaml_walk_t *w, const yaml_event_t *ev)
 {
     int depth = 0;
@@ -1118,18 +1120,19 @@ static const char *node_kind(const yaml_event_t *ev)
  * is still checked, but into a scratch struct, so the replacement wins
  * whatever the order in the file.
  */
-static int apply_shadowed_alias(const setting_t *s, const char *value, char *why, size_t whylen)
+static int apply_shadowed_alias(const setting_t *s, const char *value, char *reason,
+                                size_t reason_len)
 {
     jw_config_t scratch;
 
     memset(&scratch, 0, sizeof(scratch));
-    return s->parse(&scratch, s, value, why, whylen);
+    return s->parse(&scratch, s, value, reason, reason_len);
 }
 
 static int apply_scalar(yaml_walk_t *w, const setting_t *s, const yaml_event_t *ev,
                         unsigned long line)
 {
-    char why[WHY_MAX];
+    char reason[REASON_MAX];
     const char *value = (const char *)ev->data.scalar.value;
     const setting_t *canonical = s->alias_of != NULL ? find_setting(s->alias_of) : NULL;
 
@@ -1141,11 +1144,11 @@ static int apply_scalar(yaml_walk_t *w, const setting_t *s, const yaml_event_t *
 
     int rc = 0;
     if (canonical != NULL && w->seen[canonical - settings])
-        rc = apply_shadowed_alias(s, value, why, sizeof(why));
+        rc = apply_shadowed_alias(s, value, reason, sizeof(reason));
     else
-        rc = apply(w->cfg, s, value, JW_SOURCE_FILE, why, sizeof(why));
+        rc = apply(w->cfg, s, value, JW_SOURCE_FILE, reason, sizeof(reason));
     if (rc != 0) {
-        walk_error(w, s->path, line, why);
+        walk_error(w, s->path, line, reason);
         return -1;
     }
     w->seen[s - settings] = 1;
@@ -1155,7 +1158,7 @@ static int apply_scalar(yaml_walk_t *w, const setting_t *s, const yaml_event_t *
 /* Reads the items of a YAML list of CIDR strings, each of which may itself be a comma list. */
 static int apply_proxy_list(yaml_walk_t *w, const setting_t *s)
 {
-    char why[WHY_MAX];
+    char reason[REASON_MAX];
     cidr_list_t list = {.count = 0};
     yaml_event_t ev;
 
@@ -1167,15 +1170,15 @@ static int apply_proxy_list(yaml_walk_t *w, const setting_t *s)
 
         int rc = -1;
         if (ev.type != YAML_SCALAR_EVENT)
-            snprintf(why, sizeof(why), "must be a list of CIDR strings");
+            snprintf(reason, sizeof(reason), "must be a list of CIDR strings");
         else if (strlen((const char *)ev.data.scalar.value) != ev.data.scalar.length)
-            snprintf(why, sizeof(why), "must not contain NUL characters");
+            snprintf(reason, sizeof(reason), "must not contain NUL characters");
         else
-            rc = add_cidr_csv(&list, (const char *)ev.data.scalar.value, why, sizeof(why));
+            rc = add_cidr_csv(&list, (const char *)ev.data.scalar.value, reason, sizeof(reason));
         unsigned long item_line = event_line(&ev);
         yaml_event_delete(&ev);
         if (rc != 0) {
-            walk_error(w, s->path, item_line, why);
+            walk_error(w, s->path, item_line, reason);
             return -1;
         }
     }
@@ -1189,7 +1192,7 @@ static int walk_mapping(yaml_walk_t *w, const char *path);
 /* Handles the value event ev of key path: a known section, a known key, or something ignored. */
 static int walk_value(yaml_walk_t *w, const char *path, yaml_event_t *ev, unsigned long line)
 {
-    char why[WHY_MAX];
+    char reason[REASON_MAX];
     const setting_t *s = find_setting(path);
 
     if (s == NULL && !is_section(path))
@@ -1206,15 +1209,15 @@ static int walk_value(yaml_walk_t *w, const char *path, yaml_event_t *ev, unsign
     if (s != NULL && s->parse == parse_proxies && ev->type == YAML_SEQUENCE_START_EVENT)
         return apply_proxy_list(w, s);
 
-    snprintf(why, sizeof(why), "must be %s, not %s",
+    snprintf(reason, sizeof(reason), "must be %s, not %s",
              s == NULL ? "a mapping"
                        : (s->parse == parse_proxies ? "a list or a string" : "a scalar"),
              node_kind(ev));
-    walk_error(w, path, line, why);
+    walk_error(w, path, line, reason);
     return -1;
 }
 
-/* Builds "parent.key" into out; returns -1 when it does not fit (so it cannot be a known key). */
+/* Builds "parent.key" into out, or returns -1 when it does not fit (then it is no known key). */
 static int join_path(const char *parent, const yaml_event_t *key, char *out, size_t outlen)
 {
     const char *name = (const char *)key->data.scalar.value;
@@ -1230,7 +1233,7 @@ static int join_path(const char *parent, const yaml_event_t *key, char *out, siz
     return 0;
 }
 
-/* Reads one key and its value; sets *done at the end of the mapping. */
+/* Reads one key and its value, or sets *done at the end of the mapping. */
 static int walk_pair(yaml_walk_t *w, const char *path, int *done)
 {
     char child[PATH_MAX_LEN];
@@ -1282,8 +1285,8 @@ static int walk_root(yaml_walk_t *w, yaml_event_t *root)
 }
 
 /*
- * Walks the stream's first document. Later documents are not read: the
- * enterprise file has one, and stopping early keeps the rule simple.
+ * Walks the stream's first document. Later documents are not read, because
+ * a configuration file has one and a second is more likely a paste error.
  */
 static int walk_stream(yaml_walk_t *w)
 {
@@ -1429,7 +1432,7 @@ void jw_config_free(jw_config_t *cfg)
     free_secret(&cfg->replicate_token);
     free(cfg->config_file);
 
-    /* Zeroing also clears webhook_key and makes a second free harmless. */
+    /* Zeroing also clears webhook_key, and it makes a second free harmless. */
     explicit_bzero(cfg, sizeof(*cfg));
 }
 
@@ -1467,11 +1470,12 @@ int jw_config_is_trusted_proxy(const jw_config_t *cfg, int family, const unsigne
     if (cfg == NULL || addr == NULL || (family != AF_INET && family != AF_INET6))
         return 0;
 
-    /* A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; match them against IPv4 blocks. */
-    if (family == AF_INET6 && memcmp(addr, mapped, 12) == 0) {
-        if (jw_config_is_trusted_proxy(cfg, AF_INET, addr + 12))
-            return 1;
-    }
+    /*
+     * A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d. Such a peer
+     * is matched as the IPv4 address it is, so "::/0" does not cover it.
+     */
+    if (family == AF_INET6 && memcmp(addr, mapped, 12) == 0)
+        return jw_config_is_trusted_proxy(cfg, AF_INET, addr + 12);
 
     for (int i = 0; i < cfg->trusted_proxy_count; i++) {
         const jw_cidr_t *c = &cfg->trusted_proxies[i];
@@ -1488,7 +1492,7 @@ static void print_range(const setting_t *s)
     char lo[32], hi[32];
 
     if (s->parse == parse_size)
-        printf(", %s-%s, bytes or with a k, M or G suffix",
+        printf(", %s-%s (bytes, or with a k, M or G suffix)",
                format_size((unsigned long long)s->min, lo, sizeof(lo)),
                format_size((unsigned long long)s->max, hi, sizeof(hi)));
     else if (s->parse == parse_int || s->parse == parse_long)

@@ -15,8 +15,8 @@
 
 #include <yajl/yajl_gen.h>
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen,
-                                                          const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
+                                                          ...)
 {
     va_list ap;
 
@@ -28,9 +28,9 @@ __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errl
 }
 
 /*
- * Length of the UTF-8 sequence at s, or 0 when it is not valid UTF-8 (RFC
- * 3629). yajl checks only the shape of a sequence and lets overlong forms,
- * surrogates and code points past U+10FFFF through.
+ * Returns the length of the UTF-8 sequence at s, or 0 when it is not valid
+ * UTF-8 (RFC 3629). yajl 2.1.0 checks only the shape of a sequence, so it
+ * accepts overlong forms, surrogates and code points past U+10FFFF.
  */
 static size_t utf8_len(const unsigned char *s, size_t avail)
 {
@@ -65,8 +65,9 @@ static size_t utf8_len(const unsigned char *s, size_t avail)
 /*
  * Skips a string whose opening quote is at *pos, leaving *pos on the
  * closing quote (or at len when there is none, which yajl reports).
- * Returns -1 with *pos on the offending byte when the UTF-8 is invalid. Escapes are skipped whole so that \" does
- * not end the string; their validity is yajl's to check.
+ * Returns -1 with *pos on the offending byte when the UTF-8 is invalid.
+ * Escapes are skipped whole so that \" does not end the string; their
+ * validity is yajl's to check.
  */
 static int skip_string(const char *text, size_t len, size_t *pos)
 {
@@ -86,11 +87,11 @@ static int skip_string(const char *text, size_t len, size_t *pos)
 }
 
 /*
- * Checks what yajl_tree_parse() cannot be trusted with: it takes a C string,
- * so a NUL byte would hide the rest of the text; it allows comments, which
- * are not JSON; its UTF-8 check is loose; and yajl_tree_free() recurses
- * once per level, so a body of a million '[' would exhaust the stack when
- * freed. Brackets inside strings do not count.
+ * Checks the input for what yajl_tree_parse() (2.1.0) mishandles. It takes a
+ * C string, so a NUL byte would hide the rest of the text. It allows
+ * comments, which are not JSON, and its UTF-8 check is loose. And
+ * yajl_tree_free() recurses once per level, so freeing the tree of a
+ * million '[' overflows the stack. Brackets inside strings do not count.
  */
 static int prescan(const char *text, size_t len, char *err, size_t errlen)
 {
@@ -142,10 +143,13 @@ yajl_val jw_json_parse(const char *text, size_t len, char *err, size_t errlen)
     yajl_val root;
     char *copy;
 
+    /* memchr() and memcpy() require a valid pointer even for zero bytes. */
+    if (len == 0)
+        text = "";
     if (prescan(text, len, err, errlen) != 0)
         return NULL;
 
-    /* yajl_tree_parse() wants a NUL-terminated string. */
+    /* yajl_tree_parse() requires a NUL-terminated string. */
     copy = len < SIZE_MAX ? malloc(len + 1) : NULL;
     if (copy == NULL) {
         set_err(err, errlen, "out of memory");
@@ -247,7 +251,7 @@ static yajl_gen_status gen_array(yajl_gen g, yajl_val v)
     return st;
 }
 
-/* Recursion is bounded: yajl_gen refuses to open more than YAJL_MAX_DEPTH levels. */
+/* Recursion is bounded because yajl_gen returns yajl_max_depth_exceeded at level 128. */
 static yajl_gen_status gen_value(yajl_gen g, yajl_val v)
 {
     if (v == NULL)

@@ -22,6 +22,8 @@
  *     ("Warmup steps: 100", "Saving checkpoint at step 400", "epoch 3/10
  *     validation loss"), and "Loading checkpoint shards" is Preprocessing.
  *     Keywords must start a word, so "Uploading" is not "loading".
+ *     Training comes from words starting with "step" or "epoch" and from
+ *     tqdm rates ("12.4it/s", "?it/s", "2.5s/it").
  *   - Progress: step X/Y > epoch X/Y > tqdm " X/Y [" > "NN%". A named
  *     counter describes the whole run while a bar often counts one epoch's
  *     batches, and step is finer than epoch. Within one rank the first
@@ -98,7 +100,7 @@ typedef struct line_scan {
 
 /*
  * A non-negative integer of any length as mantissa * 10^exponent. The
- * mantissa keeps the first 15 significant digits, which a double holds
+ * mantissa keeps the first 15 significant digits, which a double represents
  * exactly, so "1500/5000" is exact and a 400-digit number cannot overflow.
  */
 typedef struct big_uint {
@@ -199,7 +201,7 @@ static int peek(const line_t *ln, size_t i)
     return ln->bytes[i] == '\t' ? ' ' : ln->bytes[i];
 }
 
-/* Matches a lowercase word at i, ignoring case; on success *after is the index past it. */
+/* Matches a lowercase word at i, ignoring case. On success *after is the index past it. */
 static int match_word(const line_t *ln, size_t i, const char *word, size_t *after)
 {
     for (; *word != '\0'; word++) {
@@ -265,7 +267,7 @@ static double ratio_percent(big_uint_t x, big_uint_t y)
     return percent > 100 ? 100 : percent;
 }
 
-/* Parses "X/Y", "X / Y" or "X of Y" at i (a digit); returns the percentage or -1. */
+/* Parses "X/Y", "X / Y" or "X of Y" at the digit at i into a percentage, or -1. */
 static double parse_fraction(const line_t *ln, size_t i)
 {
     big_uint_t x, y;
@@ -305,7 +307,7 @@ static double parse_counter(const line_t *ln, size_t i, const char *word)
     return parse_fraction(ln, i);
 }
 
-/* Matches tqdm's " X/Y [" at i (a digit after a space); returns the percentage or -1. */
+/* Parses tqdm's " X/Y [" at the digit at i (after a space) into a percentage, or -1. */
 static double parse_bar(const line_t *ln, size_t i)
 {
     big_uint_t x, y;
@@ -325,7 +327,11 @@ static double parse_bar(const line_t *ln, size_t i)
     return ratio_percent(x, y);
 }
 
-/* Matches "45%" or "45.5%" at i (a digit that starts a number); returns it capped or -1. */
+/*
+ * Parses "45%" or "45.5%" at the digit at i, which starts a number, capped to
+ * 100, or -1. NOTE: any percentage counts, so "GPU memory 85%" alone on the
+ * latest line with a shape sets progress to 85.
+ */
 static double parse_percent(const line_t *ln, size_t i)
 {
     big_uint_t whole;

@@ -3,7 +3,7 @@
  * same parser serves webhook bodies, GET responses and list items, so it
  * only reads the object: signatures, HTTP and storage belong to others.
  * It is strict about what names a job (id, status, timestamps) and lenient
- * about the rest, because refusing a final delivery over a strange
+ * about the rest, because rejecting a final delivery over a strange
  * "model" field would lose the job's end.
  */
 #include "jobwire/replicate.h"
@@ -125,7 +125,7 @@ static int read_status(yajl_val root, jw_event_t *ev, char *err, size_t errlen)
 
 /*
  * A training's create response points urls.get at /v1/predictions/{id},
- * so "destination", which only trainings carry, is asked first.
+ * so "destination", which only trainings carry, is checked first.
  */
 static const char *detect_kind(yajl_val root)
 {
@@ -230,10 +230,10 @@ static int read_details(yajl_val root, jw_event_t *ev, char *err, size_t errlen)
 }
 
 /*
- * Where the kept tail of n bytes of logs begins. Readers want whole lines,
- * so the cut moves past the first newline in the window, unless that
- * newline ends the text and would leave nothing. Without one, the cut at
- * least never begins inside a UTF-8 sequence.
+ * Returns the offset where the kept tail of n bytes of logs begins.
+ * Readers want whole lines, so the cut moves past the first newline in the
+ * window, unless that newline ends the text and would leave nothing.
+ * Without one, the cut at least never begins inside a UTF-8 sequence.
  */
 static size_t tail_start(const char *logs, size_t n)
 {
@@ -373,11 +373,14 @@ static int read_fraction(const char *s, size_t len, size_t *pos, long *usec)
         return 0;
     (*pos)++;
 
-    for (; *pos < len && s[*pos] >= '0' && s[*pos] <= '9'; (*pos)++, digits++) {
-        if (digits < 6)
+    for (; *pos < len && s[*pos] >= '0' && s[*pos] <= '9'; (*pos)++) {
+        digits++;
+        if (digits > 9)
+            return -1;
+        if (digits <= 6)
             *usec = *usec * 10 + (s[*pos] - '0');
     }
-    if (digits == 0 || digits > 9)
+    if (digits == 0)
         return -1;
     for (int i = digits; i < 6; i++)
         *usec *= 10;

@@ -36,11 +36,11 @@ typedef struct jw_config {
 
     /* Redis: JOBWIRE_REDIS_URL redis://[[user]:password@]host[:port][/db]. */
     char *redis_url;          /* normalised copy for logs, the password replaced by "***" */
-    char *redis_host;         /* default "127.0.0.1"; an IPv6 address has no brackets */
+    char *redis_host;         /* default "127.0.0.1", an IPv6 address without brackets */
     int redis_port;           /* default 6379 */
     int redis_db;             /* default 0, range 0-15 */
     char *redis_user;         /* ACL user name (Redis 6+), NULL when none */
-    char *redis_password;     /* percent-decoded, NULL when none; never logged */
+    char *redis_password;     /* percent-decoded, or NULL when none. Never logged */
     char *redis_prefix;       /* JOBWIRE_REDIS_PREFIX, default "jw:" */
 
     /* Webhooks: REPLICATE_WEBHOOK_SECRET (whsec_ + strict base64). */

@@ -27,10 +27,10 @@
 /*
  * Parses len bytes of JSON text (no NUL terminator needed; trailing
  * whitespace such as a final newline is fine). The text must be one JSON
- * value in strict UTF-8 (no overlong forms or encoded surrogates, which
- * yajl alone lets through), without comments or NUL bytes, and nested at
- * most JW_JSON_MAX_DEPTH deep: yajl_tree_free() and the serialiser recurse
- * once per level, and the limit keeps them far from the end of the stack.
+ * value in strict UTF-8, without comments or NUL bytes. yajl alone would
+ * accept overlong forms and encoded surrogates. Nesting is limited to
+ * JW_JSON_MAX_DEPTH levels because yajl_tree_free() and the serialiser
+ * recurse once per level.
  * Returns a tree the caller frees with yajl_tree_free(), or NULL with a
  * one-line reason in err (which never quotes the input).
  * Escapes are decoded by yajl: strings in the tree are NUL-terminated, so
@@ -41,7 +41,7 @@ yajl_val jw_json_parse(const char *text, size_t len, char *err, size_t errlen);
 
 /*
  * Follows path (object keys, NULL-terminated) from node. With duplicate
- * keys the last one wins, as in most JSON parsers. Returns the value,
+ * keys the last one wins, as in Python's json and JavaScript's JSON.parse. Returns the value,
  * borrowed from the tree, or NULL when a key is missing or a step is not
  * an object. A JSON null is returned as a yajl_t_null node, not NULL.
  * Unlike yajl_tree_get() from yajl 2.1.0, it never reads a wrong node
@@ -57,9 +57,9 @@ const char *jw_json_get_string(yajl_val node, const char *const *path);
 yajl_val jw_json_get_object(yajl_val node, const char *const *path);
 
 /*
- * Reads the number at path into *out, from the number's own text, so every
- * JSON form works (12, 0.5, 3e-06); a value too small for a double reads
- * as 0 or a subnormal. Returns 0, or -1 (and leaves *out alone) when the
+ * Reads the number at path into *out. It parses the number's own text, so
+ * every JSON form works (12, 0.5, 3e-06), and a value too small for a
+ * double reads as 0 or a subnormal. Returns 0, or -1 (and leaves *out alone) when the
  * value is missing, not a number, or too large to be finite.
  */
 int jw_json_get_number(yajl_val node, const char *const *path, double *out);

@@ -38,6 +38,10 @@ int jw_verify_parse_secret(const char *secret, jw_verify_key_t *key, char *err, 
  * signed content is id "." timestamp "." body. Any space-separated "v1,"
  * entry may match; entries of other versions are skipped; the comparison
  * is constant-time. The timestamp must be within tolerance_s of now.
+ * BAD_HEADER covers an id over 256 bytes or with bytes outside visible ASCII,
+ * a timestamp that is not 1-19 decimal digits fitting int64_t, and a signature
+ * header over 4096 bytes or of spaces only. A NULL or invalid key, or a NULL
+ * body with a non-zero length, gives BAD_SIGNATURE.
  */
 jw_verify_result_t jw_verify_delivery(const jw_verify_key_t *key, const char *id, size_t id_len,
                                       const char *timestamp, size_t timestamp_len, const char *signature,
@@ -50,7 +54,8 @@ const char *jw_verify_result_message(jw_verify_result_t result);
 /*
  * Writes the "v1,<base64>" signature of (id, timestamp, body) into out,
  * NUL-terminated; out needs at least JW_VERIFY_SIGNATURE_MAX bytes. Used by
- * tests and by the benchmark's webhook sender.
+ * tests and by the benchmark's webhook sender. With a NULL or invalid key,
+ * NULL id or timestamp, or NULL body with a non-zero length, out is "".
  */
 #define JW_VERIFY_SIGNATURE_MAX 64
 void jw_verify_sign(const jw_verify_key_t *key, const char *id, const char *timestamp, const void *body,

@@ -53,6 +53,13 @@ local old_rank = rank[old_status or ''] or 0
 local new_rank = rank[ev.status] or 0
 local upd = {}
 
+-- A finished job has its final record. An event that claims another
+-- outcome (succeeded after canceled) contradicts it and changes nothing.
+if old_rank == 5 and ev.status ~= old_status then
+    ack()
+    return {0, 0, '', old_status}
+end
+
 local function put(field, value)
     if value ~= nil and cur[field] ~= value then
         upd[field] = value

@@ -51,8 +51,8 @@ static void check_stage(const char *stage)
 
 /*
  * Returns the length of the UTF-8 character at p, or 0 when it is invalid.
- * The ranges of the second byte follow the table of well-formed byte
- * sequences in the Unicode Standard (chapter 3, table 3-7).
+ * The ranges of the second byte exclude overlong forms, UTF-16 surrogates and
+ * code points above U+10FFFF.
  */
 static size_t utf8_char_len(const unsigned char *p)
 {
@@ -145,7 +145,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     jw_progress_t res;
 
-    /* Poison the result, so a field the scan forgets to set shows up. */
+    /* Poison the result, so a field the scan does not set shows up. */
     memset(&res, 0xaa, sizeof(res));
     jw_progress_scan((const char *)data, size, &res);
 

@@ -119,9 +119,9 @@ static void fuzz_delivery(const jw_verify_key_t *key, const uint8_t *data, size_
     jw_verify_result_t result;
 
     split_input(data, size, pieces);
-    result = jw_verify_delivery(key, pieces[0].bytes, pieces[0].len, pieces[1].bytes,
-                                pieces[1].len, pieces[2].bytes, pieces[2].len, pieces[3].bytes,
-                                pieces[3].len, FUZZ_NOW, FUZZ_TOLERANCE_S);
+    result = jw_verify_delivery(key, pieces[0].bytes, pieces[0].len, pieces[1].bytes, pieces[1].len,
+                                pieces[2].bytes, pieces[2].len, pieces[3].bytes, pieces[3].len,
+                                FUZZ_NOW, FUZZ_TOLERANCE_S);
     if (jw_verify_result_message(result) == NULL)
         abort();
     if (result == JW_VERIFY_OK)

@@ -335,6 +335,10 @@ static const progress_case_t cases[] = {
     {"300 digit numbers",
      LOGS("step 5" ZERO_100 ZERO_100 ZERO_100 "/1" ZERO_100 ZERO_100 ZERO_100 "0"), "Training",
      50.0, "step 5" ZERO_10 ZERO_10 ZERO_10 ZERO_10 ZERO_10 ZERO_10 ZERO_10 "0000"},
+    {"tiny ratio of long numbers", LOGS("step 1" ZERO_10 ZERO_10 "/1" ZERO_100), "Training", 0.0,
+     "step 1" ZERO_10 ZERO_10 "/1" ZERO_10 ZERO_10 ZERO_10 ZERO_10 ZERO_10 "00"},
+    {"slash without total", LOGS("step 3/ of 4"), "Training", NONE, "step 3/ of 4"},
+    {"bar without total", LOGS("x 3/ [y]"), NULL, NONE, "x 3/ [y]"},
     {"huge percent caps", LOGS("99999999999999999999999%"), NULL, 100.0,
      "99999999999999999999999%"},
 
@@ -347,6 +351,9 @@ static const progress_case_t cases[] = {
      NULL, NONE, "see docs now"},
     {"unterminated osc", LOGS("text \x1b]0;never ends"), NULL, NONE, "text"},
     {"control bytes dropped", LOGS("a\bb\x7f-c\x01"), NULL, NONE, "ab-c"},
+    {"charset and cursor escapes", LOGS("\033(Bstep\0337 1/4\0338 done"), "Training", 25.0,
+     "step 1/4 done"},
+    {"lone escape at end", LOGS("epoch 1/4\x1b"), "Training", 25.0, "epoch 1/4"},
     {"nul bytes", LOGS("step\0 5/10 with\0nul"), "Training", 50.0, "step 5/10 withnul"},
     {"tabs read as spaces", LOGS("step\t5/10\tloss\t"), "Training", 50.0, "step 5/10 loss"},
 
@@ -399,28 +406,61 @@ static const progress_case_t cases[] = {
      "flux_train_replicate:  10%|█         | 100/1000 [01:22<12:18,  1.22it/s, lr: 4.0"},
 };
 
+/* Returns the byte count a UTF-8 lead byte announces, or 0 for a byte that cannot lead. */
+static size_t utf8_length(unsigned char lead)
+{
+    if (lead < 0x80)
+        return 1;
+    if (lead >= 0xc2 && lead <= 0xdf)
+        return 2;
+    if (lead >= 0xe0 && lead <= 0xef)
+        return 3;
+    if (lead >= 0xf0 && lead <= 0xf4)
+        return 4;
+    return 0;
+}
+
 /* Returns 1 when s is valid UTF-8 with no C0 control byte and no DEL. */
 static int is_clean_utf8(const char *s)
 {
+    static const unsigned long min_code_point[] = {0, 0, 0x80, 0x800, 0x10000};
     const unsigned char *p = (const unsigned char *)s;
 
     while (*p != '\0') {
-        size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : 4;
-        unsigned long cp = n == 1 ? *p : n == 2 ? *p & 0x1fu : n == 3 ? *p & 0x0fu : *p & 0x07u;
+        size_t n = utf8_length(*p);
+        unsigned long code_point = n == 1 ? *p : *p & (0x7fu >> n);
 
-        if (*p < 0x20 || *p == 0x7f || (*p >= 0x80 && *p < 0xc2) || *p > 0xf4)
+        if (n == 0 || *p < 0x20 || *p == 0x7f)
             return 0;
+
+        /* A NUL fails this test, so the loop never reads past the string. */
         for (size_t k = 1; k < n; k++) {
             if ((p[k] & 0xc0) != 0x80)
                 return 0;
-            cp = (cp << 6) | (p[k] & 0x3fu);
+            code_point = (code_point << 6) | (p[k] & 0x3fu);
         }
-        if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
+
+        if (code_point < min_code_point[n] || code_point > 0x10ffff)
+            return 0;
+        if (code_point >= 0xd800 && code_point <= 0xdfff)
             return 0;
         p += n;
     }
     return 1;
+}
+
+/* The checker itself must reject what the scan must never output. */
+static void test_utf8_checker(void)
+{
+    CHECK(is_clean_utf8("caf\xc3\xa9 \xe2\x96\x88 \xf0\x9f\x98\x80"));
+    CHECK(!is_clean_utf8("\xff"));
+    CHECK(!is_clean_utf8("caf\xc3"));
+    CHECK(!is_clean_utf8("\xc0\xaf"));
+    CHECK(!is_clean_utf8("\xe0\x80\xaf"));
+    CHECK(!is_clean_utf8("\xed\xa0\x80"));
+    CHECK(!is_clean_utf8("\xf4\x90\x80\x80"));
+    CHECK(!is_clean_utf8("tab\there"));
+    CHECK(!is_clean_utf8("del\x7f"));
 }
 
 static void test_table_case(const progress_case_t *tc)
@@ -428,7 +468,7 @@ static void test_table_case(const progress_case_t *tc)
     int failed_before = check_failed;
     jw_progress_t res;
 
-    /* Poison the result, so a field the scan forgets to set shows up. */
+    /* Poison the result, so a field the scan does not set shows up. */
     memset(&res, 0xaa, sizeof(res));
     jw_progress_scan(tc->logs, tc->len, &res);
 
@@ -545,6 +585,7 @@ int main(void)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         test_table_case(&cases[i]);
 
+    test_utf8_checker();
     test_null_logs();
     test_stage_is_static();
     test_long_line();

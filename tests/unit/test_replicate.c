@@ -19,7 +19,7 @@
     CHECK_REPORT(strncmp((actual), (prefix), strlen(prefix)) == 0,                                 \
                  "%s: got \"%s\", expected it to start with \"%s\"", #actual, (actual), (prefix))
 
-/* What a fixture file says, written out by hand from the file. */
+/* Expected values of one fixture, copied by hand from the file. */
 struct fixture {
     const char *file;
     const char *id;
@@ -65,10 +65,11 @@ static const struct fixture fixtures[] = {
     {"prediction.failed.json", PRED_ID, "failed", JW_STATUS_FAILED, "prediction", PRED_CREATED,
      PRED_STARTED, "2025-06-10T10:02:13.902112Z", 0.350904156,
      "Input validation failed: width must be a multiple of 64 (got 1000)", NULL, PRED_MODEL,
-     PRED_VERSION, 218, "Using seed: 4242\n", "ValueError: width must be a multiple of 64 (got 1000)\n"},
+     PRED_VERSION, 218, "Using seed: 4242\n",
+     "ValueError: width must be a multiple of 64 (got 1000)\n"},
     {"prediction.canceled.json", PRED_ID, "canceled", JW_STATUS_CANCELLED, "prediction",
-     PRED_CREATED, PRED_STARTED, "2025-06-10T10:02:14.330052Z", 0.778844229, NULL, NULL,
-     PRED_MODEL, PRED_VERSION, 277, "Using seed: 4242\n", "| 9/30 [00:00<00:01, 12.49it/s]\n"},
+     PRED_CREATED, PRED_STARTED, "2025-06-10T10:02:14.330052Z", 0.778844229, NULL, NULL, PRED_MODEL,
+     PRED_VERSION, 277, "Using seed: 4242\n", "| 9/30 [00:00<00:01, 12.49it/s]\n"},
     {"training.starting.json", TRAIN_ID, "starting", JW_STATUS_QUEUED, "training", TRAIN_CREATED,
      NULL, NULL, -1, NULL, NULL, TRAIN_MODEL, TRAIN_VERSION, 0, NULL, NULL},
     {"training.processing.json", TRAIN_ID, "processing", JW_STATUS_RUNNING, "training",
@@ -81,7 +82,8 @@ static const struct fixture fixtures[] = {
      TRAIN_CREATED, TRAIN_STARTED, "2025-06-10T09:36:47.902561Z", 1358.351354, NULL,
      "{\"version\":\"example-org/portrait-style-lora:"
      "f30221d538347eeb96be20b41e59017b33c0ca11537bc207fbf4a79c5fce58c9\","
-     "\"weights\":\"https://replicate.delivery/xezq/Qm3vZ8exampleAbCdEfGh12345/trained_model.tar\"}",
+     "\"weights\":\"https://replicate.delivery/xezq/Qm3vZ8exampleAbCdEfGh12345/"
+     "trained_model.tar\"}",
      TRAIN_MODEL, TRAIN_VERSION, 2528, TRAIN_HEAD,
      "Packing trained_model.tar (171.6 MB)\nUploading weights...\n"},
     {"training.failed.json", TRAIN_ID, "failed", JW_STATUS_FAILED, "training", TRAIN_CREATED,
@@ -89,9 +91,9 @@ static const struct fixture fixtures[] = {
      "CUDA out of memory. Tried to allocate 2.50 GiB. GPU 0 has a total capacity of 79.15 GiB "
      "of which 1.02 GiB is free.",
      NULL, TRAIN_MODEL, TRAIN_VERSION, 1667, TRAIN_HEAD, "of which 1.02 GiB is free.\n"},
-    {"training.canceled.json", TRAIN_ID, "canceled", JW_STATUS_CANCELLED, "training",
-     TRAIN_CREATED, TRAIN_STARTED, "2025-06-10T09:16:01.734019Z", 112.182812, NULL, NULL,
-     TRAIN_MODEL, TRAIN_VERSION, 716, TRAIN_HEAD, "lr: 4.0e-04 loss: 4.371e-01]\n"},
+    {"training.canceled.json", TRAIN_ID, "canceled", JW_STATUS_CANCELLED, "training", TRAIN_CREATED,
+     TRAIN_STARTED, "2025-06-10T09:16:01.734019Z", 112.182812, NULL, NULL, TRAIN_MODEL,
+     TRAIN_VERSION, 716, TRAIN_HEAD, "lr: 4.0e-04 loss: 4.371e-01]\n"},
 };
 
 #define N_FIXTURES (sizeof(fixtures) / sizeof(fixtures[0]))
@@ -101,15 +103,14 @@ static const struct fixture list_items[] = {
     {"list.predictions.page2.json", "m4x8k2v6q9rm80cqz7p1t3bn5c", "starting", JW_STATUS_QUEUED,
      "prediction", "2025-06-10T09:58:02.771620Z", 1749549482771LL, NULL, NULL, -1, NULL, NULL,
      PRED_MODEL, PRED_VERSION, 0, NULL, NULL},
-    {"list.predictions.page2.json", "z1b5n9w3y7rm80cqz6h2k8vd4f", "succeeded",
-     JW_STATUS_COMPLETED, "prediction", "2025-06-10T09:40:18.220019Z", 1749548418220LL,
-     "2025-06-10T09:40:19.901144Z", "2025-06-10T09:40:22.614577Z", 2.713433, NULL,
+    {"list.predictions.page2.json", "z1b5n9w3y7rm80cqz6h2k8vd4f", "succeeded", JW_STATUS_COMPLETED,
+     "prediction", "2025-06-10T09:40:18.220019Z", 1749548418220LL, "2025-06-10T09:40:19.901144Z",
+     "2025-06-10T09:40:22.614577Z", 2.713433, NULL,
      "[\"https://replicate.delivery/xezq/Lk9exampleOutput555/out-0.webp\"]", PRED_MODEL,
      PRED_VERSION, 0, NULL, NULL},
-    {"list.predictions.page2.json", "g7t3c1m5x9rm80cqyx4q6w2pa8", "succeeded",
-     JW_STATUS_COMPLETED, "prediction", "2025-06-10T08:11:45.905533Z", 1749543105905LL,
-     "2025-06-10T08:11:46.700012Z", "2025-06-10T08:11:49.315870Z", 2.615858, NULL, NULL,
-     PRED_MODEL, PRED_VERSION, 0, NULL, NULL},
+    {"list.predictions.page2.json", "g7t3c1m5x9rm80cqyx4q6w2pa8", "succeeded", JW_STATUS_COMPLETED,
+     "prediction", "2025-06-10T08:11:45.905533Z", 1749543105905LL, "2025-06-10T08:11:46.700012Z",
+     "2025-06-10T08:11:49.315870Z", 2.615858, NULL, NULL, PRED_MODEL, PRED_VERSION, 0, NULL, NULL},
     {"list.trainings.page2.json", "h2k9v7c1xdrm80cq1n4w8tg3za", "processing", JW_STATUS_RUNNING,
      "training", "2025-06-09T07:51:33.120044Z", 1749455493120LL, "2025-06-09T07:51:40.882310Z",
      NULL, -1, NULL, NULL, TRAIN_MODEL, TRAIN_VERSION, 0, NULL, NULL},
@@ -197,7 +198,7 @@ static void check_event(const jw_event_t *ev, const struct fixture *fx)
     check_logs(ev, fx);
 }
 
-static void test_fixture_objects_parse_field_by_field(void)
+static void test_fixture_objects_field_by_field(void)
 {
     for (size_t i = 0; i < N_FIXTURES; i++) {
         jw_event_t ev = {0};
@@ -208,8 +209,8 @@ static void test_fixture_objects_parse_field_by_field(void)
         CHECK_REPORT(body != NULL, "cannot read fixture %s", fixtures[i].file);
         if (body == NULL)
             continue;
-        CHECK_REPORT(jw_replicate_parse_object(body, len, &ev, err, sizeof(err)) == 0,
-                     "%s: %s", fixtures[i].file, err);
+        CHECK_REPORT(jw_replicate_parse_object(body, len, &ev, err, sizeof(err)) == 0, "%s: %s",
+                     fixtures[i].file, err);
         check_event(&ev, &fixtures[i]);
         jw_event_clear(&ev);
         free(body);
@@ -223,7 +224,7 @@ static int is_object_fixture(const char *name)
 }
 
 /* A fixture added later must get an expectation row, or this fails. */
-static void test_every_object_fixture_has_expectations(void)
+static void test_every_fixture_has_expectations(void)
 {
     DIR *dir = opendir(FIXTURE_DIR);
     struct dirent *de;
@@ -280,7 +281,7 @@ static void check_list_item(const char *file, yajl_val item, int *count)
     free(text);
 }
 
-static void test_list_items_parse_field_by_field(void)
+static void test_list_items_field_by_field(void)
 {
     static const char *const files[] = {"list.predictions.page2.json",
                                         "list.predictions.last-page.json",
@@ -303,8 +304,8 @@ static void test_list_items_parse_field_by_field(void)
     CHECK_INT(count, N_LIST_ITEMS);
 }
 
-/* Error bodies from the API are not job objects; each must be refused by name. */
-static void test_api_error_fixtures_are_refused(void)
+/* Error bodies from the API are not job objects, so each must be rejected by name. */
+static void test_api_error_fixtures_rejected(void)
 {
     static const struct {
         const char *file;
@@ -335,7 +336,7 @@ static void test_api_error_fixtures_are_refused(void)
     }
 }
 
-static void test_timestamps_normalise_to_microseconds_utc(void)
+static void test_timestamps_normalise_to_utc(void)
 {
     static const struct {
         const char *in;
@@ -375,15 +376,15 @@ static void test_timestamps_normalise_to_microseconds_utc(void)
     }
 }
 
-static void test_malformed_timestamps_are_refused(void)
+static void test_malformed_timestamps_rejected(void)
 {
     static const char *const cases[] = {
         "",
         "2025-06-10",
-        "2025-06-10T09:14:02",            /* no zone */
-        "2025-06-10T09:14:02.118304",     /* no zone */
-        "2025-06-10 09:14:02Z",           /* space separator */
-        "2025-06-10T09:14:02.Z",          /* dot without digits */
+        "2025-06-10T09:14:02",             /* no zone */
+        "2025-06-10T09:14:02.118304",      /* no zone */
+        "2025-06-10 09:14:02Z",            /* space separator */
+        "2025-06-10T09:14:02.Z",           /* dot without digits */
         "2025-06-10T09:14:02.1234567890Z", /* 10 digits */
         "2025-06-10T09:14:02.12a4Z",
         "2025-06-10T09:14:02Zjunk",
@@ -476,7 +477,7 @@ static void test_timestamp_fields_in_a_body(void)
     }
 }
 
-static void test_predict_time_in_any_number_form(void)
+static void test_predict_time_number_forms(void)
 {
     static const struct {
         const char *metrics;
@@ -512,7 +513,7 @@ static void test_predict_time_in_any_number_form(void)
     }
 }
 
-static void test_kind_prefers_destination_then_urls(void)
+static void test_kind_destination_then_urls(void)
 {
     static const struct {
         const char *extra;
@@ -540,14 +541,14 @@ static void test_kind_prefers_destination_then_urls(void)
     }
 }
 
-static void test_error_output_and_strings_forms(void)
+static void test_error_output_string_forms(void)
 {
     static const struct {
         const char *extra;
         const char *error, *output, *version, *hardware;
     } cases[] = {
-        {",\"error\":{\"code\":\"E1\",\"detail\":\"boom\"}", "{\"code\":\"E1\",\"detail\":\"boom\"}",
-         NULL, NULL, NULL},
+        {",\"error\":{\"code\":\"E1\",\"detail\":\"boom\"}",
+         "{\"code\":\"E1\",\"detail\":\"boom\"}", NULL, NULL, NULL},
         {",\"error\":42,\"output\":3e-06", "42", "3e-06", NULL, NULL},
         {",\"error\":false,\"output\":\"hello\"", "false", "\"hello\"", NULL, NULL},
         {",\"error\":\"\",\"output\":[]", "", "[]", NULL, NULL},
@@ -573,7 +574,7 @@ static void test_error_output_and_strings_forms(void)
     }
 }
 
-static void check_refused(const char *body, size_t len, const char *err_prefix)
+static void check_rejected(const char *body, size_t len, const char *err_prefix)
 {
     jw_event_t ev = {0};
     char err[256] = "";
@@ -587,7 +588,7 @@ static void check_refused(const char *body, size_t len, const char *err_prefix)
     jw_event_clear(&ev);
 }
 
-static void test_bad_bodies_are_refused_by_field(void)
+static void test_bad_bodies_rejected_by_field(void)
 {
     static const struct {
         const char *body;
@@ -627,10 +628,13 @@ static void test_bad_bodies_are_refused_by_field(void)
         {"{\"id\":\"abc\",\"status\":\"starting\",\"logs\":\"\xff\xfe\"}",
          "body: invalid UTF-8 at byte 40"},
         {"{\"id\":\"abc\",\"status\":\"starting\",\"logs\":\"\xc3\"}", "body: invalid UTF-8"},
-        {"{\"id\":\"abc\",\"status\":\"starting\",\"logs\":\"\xc3\xa9\xc3\"}", "body: invalid UTF-8"},
+        {"{\"id\":\"abc\",\"status\":\"starting\",\"logs\":\"\xc3\xa9\xc3\"}",
+         "body: invalid UTF-8"},
         {"{\"id\":\"abc\",\"status\":\"starting\",\"logs\":\"\xc0\x80\"}", "body: invalid UTF-8"},
-        {"{\"id\":\"abc\",\"status\":\"starting\",\"logs\":\"\xe0\x80\x80\"}", "body: invalid UTF-8"},
-        {"{\"id\":\"abc\",\"status\":\"starting\",\"logs\":\"\xed\xa0\x80\"}", "body: invalid UTF-8"},
+        {"{\"id\":\"abc\",\"status\":\"starting\",\"logs\":\"\xe0\x80\x80\"}",
+         "body: invalid UTF-8"},
+        {"{\"id\":\"abc\",\"status\":\"starting\",\"logs\":\"\xed\xa0\x80\"}",
+         "body: invalid UTF-8"},
         {"{\"id\":\"abc\",\"status\":\"starting\",\"logs\":\"\xf4\x90\x80\x80\"}",
          "body: invalid UTF-8"},
         {"{\"id\":\"abc\",\"status\":\"starting\",\"\x80\":1}", "body: invalid UTF-8"},
@@ -641,7 +645,7 @@ static void test_bad_bodies_are_refused_by_field(void)
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        check_refused(cases[i].body, strlen(cases[i].body), cases[i].err);
+        check_rejected(cases[i].body, strlen(cases[i].body), cases[i].err);
 }
 
 static void test_ids_at_the_limits(void)
@@ -659,7 +663,7 @@ static void test_ids_at_the_limits(void)
     jw_event_clear(&ev);
 
     n = snprintf(body, sizeof(body), "{\"id\":\"%sa\",\"status\":\"starting\"}", id);
-    check_refused(body, (size_t)n, "id: longer than 128 bytes");
+    check_rejected(body, (size_t)n, "id: longer than 128 bytes");
 
     n = snprintf(body, sizeof(body), "{\"id\":\"Az09_-\",\"status\":\"canceled\"}");
     CHECK_INT(jw_replicate_parse_object(body, (size_t)n, &ev, err, sizeof(err)), 0);
@@ -676,10 +680,10 @@ static void test_nul_bytes_and_length_bound(void)
     jw_event_t ev = {0};
     char err[256];
 
-    check_refused(with_nul, sizeof(with_nul) - 1, "body: contains a NUL byte");
+    check_rejected(with_nul, sizeof(with_nul) - 1, "body: contains a NUL byte");
 
     /* Only len bytes count: cutting the closing brace leaves truncated JSON. */
-    check_refused(trailing, sizeof(trailing) - 3, "body: invalid JSON");
+    check_rejected(trailing, sizeof(trailing) - 3, "body: invalid JSON");
     CHECK_INT(jw_replicate_parse_object(trailing, sizeof(trailing) - 1, &ev, err, sizeof(err)), 0);
     jw_event_clear(&ev);
 }
@@ -714,7 +718,7 @@ static char *body_with_input(const char *open, const char *close, size_t depth)
     return body;
 }
 
-static void test_deep_nesting_is_refused_before_parsing(void)
+static void test_deep_nesting_rejected(void)
 {
     const size_t deep = 100000;
     char *arrays = repeat("[", deep, "");
@@ -724,14 +728,17 @@ static void test_deep_nesting_is_refused_before_parsing(void)
     jw_event_t ev = {0};
     char err[256];
 
-    CHECK(arrays != NULL && objects != NULL && at_limit != NULL && over_limit != NULL);
-    check_refused(arrays, deep, "body: nested deeper than 64 levels");
-    check_refused(objects, strlen(objects), "body: nested deeper than 64 levels");
+    CHECK(arrays != NULL);
+    CHECK(objects != NULL);
+    CHECK(at_limit != NULL);
+    CHECK(over_limit != NULL);
+    check_rejected(arrays, deep, "body: nested deeper than 64 levels");
+    check_rejected(objects, strlen(objects), "body: nested deeper than 64 levels");
 
     /* The job object is level 1, so 63 more levels reach exactly the limit. */
     CHECK_INT(jw_replicate_parse_object(at_limit, strlen(at_limit), &ev, err, sizeof(err)), 0);
     jw_event_clear(&ev);
-    check_refused(over_limit, strlen(over_limit), "body: nested deeper than 64 levels");
+    check_rejected(over_limit, strlen(over_limit), "body: nested deeper than 64 levels");
 
     free(arrays);
     free(objects);
@@ -740,7 +747,7 @@ static void test_deep_nesting_is_refused_before_parsing(void)
 }
 
 /* Brackets and escaped quotes inside a string are text, not nesting. */
-static void test_brackets_inside_strings_do_not_nest(void)
+static void test_brackets_in_strings_not_nesting(void)
 {
     const size_t deep = 100000;
     char *text = repeat("\\\"[{", deep, "");
@@ -749,7 +756,8 @@ static void test_brackets_inside_strings_do_not_nest(void)
     jw_event_t ev = {0};
     char err[256];
 
-    CHECK(text != NULL && body != NULL);
+    CHECK(text != NULL);
+    CHECK(body != NULL);
     if (text != NULL && body != NULL) {
         snprintf(body, cap, "{\"id\":\"abc\",\"status\":\"starting\",\"logs\":\"%s\"}", text);
         CHECK_INT(jw_replicate_parse_object(body, strlen(body), &ev, err, sizeof(err)), 0);
@@ -802,7 +810,7 @@ static int utf8_starts_cleanly(const char *s)
 }
 
 /* Without a newline in the window, the cut skips to the next character start. */
-static void test_log_tail_never_starts_inside_a_character(void)
+static void test_log_tail_utf8_boundary(void)
 {
     static const struct {
         const char *unit;
@@ -839,9 +847,10 @@ static void test_log_tail_never_starts_inside_a_character(void)
 }
 
 /* With newlines, the tail starts right after the first one in the kept window. */
-static void test_log_tail_starts_after_a_newline(void)
+static void test_log_tail_after_newline(void)
 {
-    const char *line = "step 1500/5000 \xe2\x96\x88\xe2\x96\x88 loss \xc3\xa9 0.0234 \xf0\x9f\x98\x80\n";
+    const char *line =
+        "step 1500/5000 \xe2\x96\x88\xe2\x96\x88 loss \xc3\xa9 0.0234 \xf0\x9f\x98\x80\n";
     char *logs = repeat(line, 2000, "last line without newline");
     jw_event_t ev = {0};
     size_t n = logs ? strlen(logs) : 0, t;
@@ -863,7 +872,7 @@ static void test_log_tail_starts_after_a_newline(void)
 }
 
 /* Webhook bodies carry the whole log and grow to several MiB. */
-static void test_large_body_keeps_only_the_tail(void)
+static void test_large_body_keeps_tail(void)
 {
     const char *line = "epoch 3/10 | step 1500/5000 | loss 0.0234 | \xe2\x96\x88\xe2\x96\x88\n";
     const size_t times = (4u << 20) / 50;
@@ -874,8 +883,11 @@ static void test_large_body_keeps_only_the_tail(void)
     parse_logs(logs, &ev);
     CHECK(n > (4u << 20));
     CHECK_INT(ev.logs_len, n);
-    CHECK(ev.logs_tail != NULL && strlen(ev.logs_tail) <= JW_LOG_TAIL_MAX);
-    CHECK(ev.logs_tail != NULL && strncmp(ev.logs_tail, "epoch 3/10", 10) == 0);
+    CHECK(ev.logs_tail != NULL);
+    if (ev.logs_tail != NULL) {
+        CHECK(strlen(ev.logs_tail) <= JW_LOG_TAIL_MAX);
+        CHECK_PREFIX(ev.logs_tail, "epoch 3/10");
+    }
     jw_event_clear(&ev);
     free(logs);
 }
@@ -915,7 +927,7 @@ static void test_duplicate_keys_take_the_last(void)
 }
 
 /* err may be absent or tiny; a failure must still be reported by the return value. */
-static void test_small_or_missing_error_buffer(void)
+static void test_small_or_missing_err_buffer(void)
 {
     jw_event_t ev = {0};
     char tiny[4];
@@ -927,27 +939,27 @@ static void test_small_or_missing_error_buffer(void)
 
 int main(void)
 {
-    test_fixture_objects_parse_field_by_field();
-    test_every_object_fixture_has_expectations();
-    test_list_items_parse_field_by_field();
-    test_api_error_fixtures_are_refused();
-    test_timestamps_normalise_to_microseconds_utc();
-    test_malformed_timestamps_are_refused();
+    test_fixture_objects_field_by_field();
+    test_every_fixture_has_expectations();
+    test_list_items_field_by_field();
+    test_api_error_fixtures_rejected();
+    test_timestamps_normalise_to_utc();
+    test_malformed_timestamps_rejected();
     test_timestamp_length_is_respected();
     test_timestamp_fields_in_a_body();
-    test_predict_time_in_any_number_form();
-    test_kind_prefers_destination_then_urls();
-    test_error_output_and_strings_forms();
-    test_bad_bodies_are_refused_by_field();
+    test_predict_time_number_forms();
+    test_kind_destination_then_urls();
+    test_error_output_string_forms();
+    test_bad_bodies_rejected_by_field();
     test_ids_at_the_limits();
     test_nul_bytes_and_length_bound();
-    test_deep_nesting_is_refused_before_parsing();
-    test_brackets_inside_strings_do_not_nest();
-    test_log_tail_never_starts_inside_a_character();
-    test_log_tail_starts_after_a_newline();
-    test_large_body_keeps_only_the_tail();
+    test_deep_nesting_rejected();
+    test_brackets_in_strings_not_nesting();
+    test_log_tail_utf8_boundary();
+    test_log_tail_after_newline();
+    test_large_body_keeps_tail();
     test_logs_forms();
     test_duplicate_keys_take_the_last();
-    test_small_or_missing_error_buffer();
+    test_small_or_missing_err_buffer();
     CHECK_SUMMARY();
 }

@@ -75,8 +75,8 @@ static jw_verify_result_t verify_at(const jw_verify_key_t *key, const char *id, 
     char *body_copy = copy_exact(body, body_len);
     jw_verify_result_t result;
 
-    result = jw_verify_delivery(key, id_copy, id_len, ts_copy, ts_len, sig_copy, sig_len,
-                                body_copy, body_len, now, TOLERANCE_S);
+    result = jw_verify_delivery(key, id_copy, id_len, ts_copy, ts_len, sig_copy, sig_len, body_copy,
+                                body_len, now, TOLERANCE_S);
 
     free(id_copy);
     free(ts_copy);
@@ -160,8 +160,8 @@ static int load_sign_vector(yajl_val object, struct sign_vector *vector)
     vector->expected_signature = member_string(object, "expected_signature");
     vector->key_hex = member_string(object, "key_hex");
     if (vector->name == NULL || vector->secret == NULL || vector->msg_id == NULL ||
-        vector->payload == NULL || vector->expected_signature == NULL ||
-        vector->key_hex == NULL || !YAJL_IS_INTEGER(ts) || !YAJL_IS_INTEGER(key_length))
+        vector->payload == NULL || vector->expected_signature == NULL || vector->key_hex == NULL ||
+        !YAJL_IS_INTEGER(ts) || !YAJL_IS_INTEGER(key_length))
         return -1;
 
     vector->now = YAJL_GET_INTEGER(ts);
@@ -184,8 +184,8 @@ static void test_sign_vector(struct sign_vector *vector)
                    strlen(vector->payload), signature);
     CHECK_STR(signature, vector->expected_signature);
 
-    CHECK_INT(verify_at(&vector->key, vector->msg_id, vector->timestamp,
-                        vector->expected_signature, vector->payload, vector->now),
+    CHECK_INT(verify_at(&vector->key, vector->msg_id, vector->timestamp, vector->expected_signature,
+                        vector->payload, vector->now),
               JW_VERIFY_OK);
 }
 
@@ -283,8 +283,8 @@ static void run_now(yajl_val object, const struct sign_vector *vector, jw_verify
     CHECK(YAJL_IS_INTEGER(now));
     if (!YAJL_IS_INTEGER(now))
         return;
-    CHECK_INT(verify_at(&vector->key, vector->msg_id, vector->timestamp,
-                        vector->expected_signature, vector->payload, YAJL_GET_INTEGER(now)),
+    CHECK_INT(verify_at(&vector->key, vector->msg_id, vector->timestamp, vector->expected_signature,
+                        vector->payload, YAJL_GET_INTEGER(now)),
               expected);
 }
 
@@ -295,9 +295,9 @@ static void check_timestamp_rejected(const struct sign_vector *vector, const cha
 
     jw_verify_sign(&vector->key, vector->msg_id, timestamp, vector->payload,
                    strlen(vector->payload), signature);
-    CHECK_INT(verify_at(&vector->key, vector->msg_id, timestamp, signature, vector->payload,
-                        vector->now),
-              JW_VERIFY_BAD_HEADER);
+    CHECK_INT(
+        verify_at(&vector->key, vector->msg_id, timestamp, signature, vector->payload, vector->now),
+        JW_VERIFY_BAD_HEADER);
 }
 
 static void run_timestamp_header(yajl_val object, const struct sign_vector *vector)
@@ -340,25 +340,25 @@ static void run_missing_headers(const struct sign_vector *vector)
     CHECK_INT(jw_verify_delivery(key, NULL, 0, ts, ts_len, sig, sig_len, body, body_len, now,
                                  TOLERANCE_S),
               JW_VERIFY_MISSING_HEADER);
-    CHECK_INT(jw_verify_delivery(key, id, 0, ts, ts_len, sig, sig_len, body, body_len, now,
-                                 TOLERANCE_S),
-              JW_VERIFY_MISSING_HEADER);
+    CHECK_INT(
+        jw_verify_delivery(key, id, 0, ts, ts_len, sig, sig_len, body, body_len, now, TOLERANCE_S),
+        JW_VERIFY_MISSING_HEADER);
     CHECK_INT(jw_verify_delivery(key, id, id_len, NULL, 0, sig, sig_len, body, body_len, now,
                                  TOLERANCE_S),
               JW_VERIFY_MISSING_HEADER);
-    CHECK_INT(jw_verify_delivery(key, id, id_len, ts, 0, sig, sig_len, body, body_len, now,
-                                 TOLERANCE_S),
-              JW_VERIFY_MISSING_HEADER);
-    CHECK_INT(jw_verify_delivery(key, id, id_len, ts, ts_len, NULL, 0, body, body_len, now,
-                                 TOLERANCE_S),
-              JW_VERIFY_MISSING_HEADER);
-    CHECK_INT(jw_verify_delivery(key, id, id_len, ts, ts_len, sig, 0, body, body_len, now,
-                                 TOLERANCE_S),
-              JW_VERIFY_MISSING_HEADER);
+    CHECK_INT(
+        jw_verify_delivery(key, id, id_len, ts, 0, sig, sig_len, body, body_len, now, TOLERANCE_S),
+        JW_VERIFY_MISSING_HEADER);
+    CHECK_INT(
+        jw_verify_delivery(key, id, id_len, ts, ts_len, NULL, 0, body, body_len, now, TOLERANCE_S),
+        JW_VERIFY_MISSING_HEADER);
+    CHECK_INT(
+        jw_verify_delivery(key, id, id_len, ts, ts_len, sig, 0, body, body_len, now, TOLERANCE_S),
+        JW_VERIFY_MISSING_HEADER);
 
     /* A NULL pointer with a stale length still means absent. */
-    CHECK_INT(jw_verify_delivery(key, NULL, id_len, ts, ts_len, sig, sig_len, body, body_len,
-                                 now, TOLERANCE_S),
+    CHECK_INT(jw_verify_delivery(key, NULL, id_len, ts, ts_len, sig, sig_len, body, body_len, now,
+                                 TOLERANCE_S),
               JW_VERIFY_MISSING_HEADER);
 }
 
@@ -513,7 +513,7 @@ static void test_fixture_file(void)
 struct secret_case {
     const char *name;
     const char *secret;
-    size_t key_len;        /* 0 when the secret must be rejected */
+    size_t key_len;       /* 0 when the secret must be rejected */
     const char *err_part; /* text the error must contain when rejected */
 };
 
@@ -743,23 +743,23 @@ static const struct signature_case signature_cases[] = {
     {"malformed entries before valid", "garbage , v1 v1a,xyz " V1_SIG, JW_VERIFY_OK},
     {"double space separator", WRONG_SIG "  " V1_SIG, JW_VERIFY_OK},
     {"leading and trailing spaces", "  " V1_SIG "  ", JW_VERIFY_OK},
-    {"v2 entry with right mac", "v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
-     JW_VERIFY_BAD_SIGNATURE},
-    {"v1a entry with right mac", "v1a,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
-     JW_VERIFY_BAD_SIGNATURE},
-    {"uppercase V1 entry", "V1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
-     JW_VERIFY_BAD_SIGNATURE},
-    {"bare base64 without version", "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
-     JW_VERIFY_BAD_SIGNATURE},
+    {"v2 entry with right mac",
+     "v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", JW_VERIFY_BAD_SIGNATURE},
+    {"v1a entry with right mac",
+     "v1a,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", JW_VERIFY_BAD_SIGNATURE},
+    {"uppercase V1 entry",
+     "V1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", JW_VERIFY_BAD_SIGNATURE},
+    {"bare base64 without version",
+     "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", JW_VERIFY_BAD_SIGNATURE},
     {"v1 without padding", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE",
      JW_VERIFY_BAD_SIGNATURE},
-    {"v1 with non-zero trailing bits", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OF=",
-     JW_VERIFY_BAD_SIGNATURE},
-    {"v1 url-safe alphabet", "v1,g0hM9SsE-OTPJTGt_tmIKtSyZlE3uFJELVlNIOLJ1OE=",
-     JW_VERIFY_BAD_SIGNATURE},
+    {"v1 with non-zero trailing bits",
+     "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OF=", JW_VERIFY_BAD_SIGNATURE},
+    {"v1 url-safe alphabet",
+     "v1,g0hM9SsE-OTPJTGt_tmIKtSyZlE3uFJELVlNIOLJ1OE=", JW_VERIFY_BAD_SIGNATURE},
     /* libsodium 1.0.18 alone decodes any byte from 0x80 up as '/' (0x2f here). */
-    {"v1 with high byte for slash", "v1,g0hM9SsE+OTPJTGt\xaftmIKtSyZlE3uFJELVlNIOLJ1OE=",
-     JW_VERIFY_BAD_SIGNATURE},
+    {"v1 with high byte for slash",
+     "v1,g0hM9SsE+OTPJTGt\xaftmIKtSyZlE3uFJELVlNIOLJ1OE=", JW_VERIFY_BAD_SIGNATURE},
     {"v1 with extra byte", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OEA",
      JW_VERIFY_BAD_SIGNATURE},
     {"v1 of 31 bytes", "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==", JW_VERIFY_BAD_SIGNATURE},
@@ -954,8 +954,8 @@ static void test_unterminated_headers(void)
     CHECK_INT(jw_verify_delivery(&key, content, id_len, ts, ts_len, signatures, sig_len + 1, body,
                                  body_len, V1_NOW, TOLERANCE_S),
               JW_VERIFY_BAD_SIGNATURE);
-    CHECK_INT(jw_verify_delivery(&key, content, id_len, ts, ts_len, signatures,
-                                 strlen(signatures), body, body_len, V1_NOW, TOLERANCE_S),
+    CHECK_INT(jw_verify_delivery(&key, content, id_len, ts, ts_len, signatures, strlen(signatures),
+                                 body, body_len, V1_NOW, TOLERANCE_S),
               JW_VERIFY_BAD_SIGNATURE);
 }
 
