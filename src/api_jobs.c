@@ -76,8 +76,11 @@ static int valid_statuses(h2o_iovec_t list, h2o_iovec_t *bad)
 /* --- GET /api/cloud/jobs ----------------------------------------------- */
 
 typedef struct list_req {
+    jw_app_t *app;
     jw_reqref_t *ref;
     jw_list_query_t query;
+    int sync_active;
+    char *sync_error; /* what the provider refresh reported, or NULL */
 } list_req_t;
 
 static void on_list(void *data, jw_store_err_t err, long long total, const jw_job_record_t *jobs,
@@ -100,11 +103,17 @@ static void on_list(void *data, jw_store_err_t err, long long total, const jw_jo
         jw_gen_kv_int(g, "total", total);
         jw_gen_kv_int(g, "limit", lr->query.limit);
         jw_gen_kv_int(g, "offset", lr->query.offset);
+        if (lr->sync_active) {
+            jw_gen_kv_bool(g, "synced", lr->sync_error == NULL);
+            jw_gen_kv_str(g, "sync_error", lr->sync_error);
+        }
         yajl_gen_map_close(g);
         jw_http_send_json(req, 200, g);
         yajl_gen_free(g);
     }
     jw_reqref_release(lr->ref);
+    free(lr->sync_error);
+    free((char *)lr->query.statuses);
     free(lr);
 }
 
@@ -152,15 +161,32 @@ static int read_filters(h2o_req_t *req, jw_list_query_t *q)
                            found < 0 ? 0 : (int)(bad.len > 40 ? 40 : bad.len), found < 0 ? "" : bad.base);
         return -1;
     }
-    q->statuses = found ? v.base : NULL;
+    /* A copy: the request's pool may be gone when a refresh finishes. */
+    q->statuses = found ? strndup(v.base, v.len) : NULL;
+    return 0;
+}
 
-    v = jw_http_query_param(req, "sync_active", &found);
-    if (found < 0 || (found && !h2o_memis(v.base, v.len, H2O_STRLIT("true")) &&
-                      !h2o_memis(v.base, v.len, H2O_STRLIT("false")))) {
+/* Reads sync_active; returns 0, or -1 after answering 400. */
+static int read_sync_active(h2o_req_t *req, int *sync_active)
+{
+    int found;
+    h2o_iovec_t v = jw_http_query_param(req, "sync_active", &found);
+
+    *sync_active = found > 0 && h2o_memis(v.base, v.len, H2O_STRLIT("true"));
+    if (found < 0 || (found && !*sync_active && !h2o_memis(v.base, v.len, H2O_STRLIT("false")))) {
         jw_http_send_error(req, JW_E_INVALID_PARAMETER, "sync_active must be true or false");
         return -1;
     }
     return 0;
+}
+
+static void on_refreshed(void *data, const char *error)
+{
+    list_req_t *lr = data;
+
+    if (error != NULL)
+        lr->sync_error = strdup(error);
+    jw_store_list_jobs(lr->app->store, &lr->query, on_list, lr);
 }
 
 void jw_api_list_jobs(jw_app_t *app, h2o_req_t *req)
@@ -169,12 +195,21 @@ void jw_api_list_jobs(jw_app_t *app, h2o_req_t *req)
     if (lr == NULL)
         abort();
 
-    if (read_paging(req, &lr->query) != 0 || read_filters(req, &lr->query) != 0) {
+    if (read_paging(req, &lr->query) != 0 || read_filters(req, &lr->query) != 0 ||
+        read_sync_active(req, &lr->sync_active) != 0) {
+        free((char *)lr->query.statuses);
         free(lr);
         return;
     }
+    lr->app = app;
     lr->ref = jw_reqref_new(app, req);
-    jw_store_list_jobs(app->store, &lr->query, on_list, lr);
+
+    /* sync_active refreshes active jobs from the provider before listing,
+     * so the answer is current; the list is served even if that fails. */
+    if (lr->sync_active)
+        jw_api_refresh_active(app, on_refreshed, lr);
+    else
+        jw_store_list_jobs(app->store, &lr->query, on_list, lr);
 }
 
 /* --- GET /api/cloud/jobs/{id} and /inline-progress ---------------------- */

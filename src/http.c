@@ -68,12 +68,28 @@ static int route_job(jw_app_t *app, h2o_req_t *req, h2o_iovec_t path)
     h2o_iovec_t id = h2o_iovec_init(rest.base, slash ? (size_t)(slash - rest.base) : rest.len);
     h2o_iovec_t tail = slash ? h2o_iovec_init(slash, rest.len - id.len) : h2o_iovec_init("", 0);
 
-    if (!method_is(req, "GET")) {
-        method_not_allowed(req, "GET");
-    } else if (tail.len == 0 || path_is(tail, "")) {
-        jw_api_get_job(app, req, id);
+    if (tail.len == 0 || path_is(tail, "")) {
+        if (method_is(req, "GET"))
+            jw_api_get_job(app, req, id);
+        else if (method_is(req, "DELETE"))
+            jw_api_delete_job(app, req, id);
+        else
+            method_not_allowed(req, "GET, DELETE");
     } else if (path_is(tail, "/inline-progress")) {
-        jw_api_inline_progress(app, req, id);
+        if (method_is(req, "GET"))
+            jw_api_inline_progress(app, req, id);
+        else
+            method_not_allowed(req, "GET");
+    } else if (path_is(tail, "/logs")) {
+        if (method_is(req, "GET"))
+            jw_api_job_logs(app, req, id);
+        else
+            method_not_allowed(req, "GET");
+    } else if (path_is(tail, "/cancel")) {
+        if (method_is(req, "POST"))
+            jw_api_cancel_job(app, req, id);
+        else
+            method_not_allowed(req, "POST");
     } else {
         return 0;
     }
@@ -96,6 +112,16 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         jw_api_ready(app, req);
     } else if (path_is(path, "/metrics")) {
         jw_api_metrics(app, req);
+    } else if (path_is(path, "/api/cloud/jobs/sync")) {
+        if (method_is(req, "POST"))
+            jw_api_sync(app, req);
+        else
+            method_not_allowed(req, "POST");
+    } else if (path_is(path, "/api/cloud/providers/replicate/validate")) {
+        if (method_is(req, "GET"))
+            jw_api_validate(app, req);
+        else
+            method_not_allowed(req, "GET");
     } else if (path_is(path, "/api/cloud/jobs")) {
         if (method_is(req, "GET"))
             jw_api_list_jobs(app, req);

@@ -13,6 +13,7 @@
 #include "jobwire/consumer.h"
 #include "jobwire/http.h"
 #include "jobwire/log.h"
+#include "jobwire/replicate_client.h"
 #include "jobwire/store.h"
 
 /* How long a shutdown waits for requests in flight before it exits anyway. */
@@ -106,6 +107,9 @@ static int start(service_t *svc)
 
     svc->app.loop = svc->loop;
     svc->app.cfg = &svc->cfg;
+    svc->app.has_webhook_key = svc->cfg.has_webhook_secret;
+    svc->app.webhook_key = svc->cfg.webhook_key;
+    svc->app.replicate = jw_replicate_new(svc->loop, &svc->cfg);
     svc->app.store = jw_store_new(svc->loop, &svc->cfg);
     svc->app.consumer = jw_consumer_start(svc->loop, svc->app.store, &svc->cfg);
 
@@ -157,6 +161,7 @@ int main(int argc, char **argv)
     uv_run(svc.loop, UV_RUN_DEFAULT);
     jw_store_free(svc.app.store);
     jw_consumer_free(svc.app.consumer);
+    jw_replicate_free(svc.app.replicate);
     jw_config_free(&svc.cfg);
     return 0;
 }

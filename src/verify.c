@@ -4,7 +4,7 @@
  * caller's clock and one "v1," entry of its webhook-signature header equals
  * base64(HMAC-SHA256(key, id "." timestamp "." body)). These functions only read
  * their arguments. The caller supplies the clock, maps results to HTTP statuses
- * and remembers accepted ids to answer replays.
+ * and remembers accepted ids to detect replays.
  */
 #include "jobwire/verify.h"
 
@@ -22,8 +22,8 @@
 #define SECRET_BASE64_MAX (((JW_VERIFY_KEY_MAX + 2) / 3) * 4)
 #define SECRET_DECODED_MAX (SECRET_BASE64_MAX / 4 * 3)
 #define SECRET_TOO_LONG                                                                            \
-    "webhook secret is too long; the key must be at most " STRINGIFY_VALUE(                        \
-        JW_VERIFY_KEY_MAX) " bytes"
+    "webhook secret is too long (the key must be at most " STRINGIFY_VALUE(                        \
+        JW_VERIFY_KEY_MAX) " bytes)"
 
 /*
  * Svix-style ids such as "msg_p5jXN8AQM9LWM0D4loKWxJek" are about 30 bytes. The cap
@@ -48,7 +48,7 @@
 _Static_assert(V1_PREFIX_LEN + MAC_BASE64_LEN + 1 <= JW_VERIFY_SIGNATURE_MAX,
                "JW_VERIFY_SIGNATURE_MAX must fit \"v1,\", the base64 MAC and a NUL");
 
-/* libsodium documents sodium_init() as required first; it is idempotent and thread-safe. */
+/* libsodium requires sodium_init() before other calls. It is idempotent and thread-safe. */
 static int sodium_ready(void)
 {
     return sodium_init() >= 0;
@@ -61,7 +61,7 @@ static int fail(char *err, size_t errlen, const char *reason)
     return -1;
 }
 
-/* Matches isspace() in the C locale: space, and tab through carriage return. */
+/* Matches isspace() in the C locale, which is space and tab through carriage return. */
 static int has_whitespace(const char *text, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
@@ -107,11 +107,11 @@ int jw_verify_parse_secret(const char *secret, jw_verify_key_t *key, char *err, 
         return fail(err, errlen, "webhook secret: libsodium failed to initialise");
 
     if (secret == NULL || secret[0] == '\0')
-        return fail(err, errlen, "webhook secret is missing; set it to the whsec_ value");
+        return fail(err, errlen, "webhook secret is missing (expected the whsec_ value)");
     if (strncmp(secret, V1_PREFIX, V1_PREFIX_LEN) == 0)
         return fail(err, errlen,
-                    "webhook secret starts with v1, so it is a signature, not a secret; "
-                    "use the whsec_ value");
+                    "webhook secret starts with v1, so it is a signature, not a secret "
+                    "(expected the whsec_ value)");
     if (strncmp(secret, SECRET_PREFIX, SECRET_PREFIX_LEN) != 0)
         return fail(err, errlen, "webhook secret must start with whsec_");
 
@@ -122,7 +122,7 @@ int jw_verify_parse_secret(const char *secret, jw_verify_key_t *key, char *err, 
     if (text_len > SECRET_BASE64_MAX)
         return fail(err, errlen, SECRET_TOO_LONG);
     if (has_whitespace(text, text_len))
-        return fail(err, errlen, "webhook secret contains whitespace; remove spaces and newlines");
+        return fail(err, errlen, "webhook secret contains whitespace (remove spaces and newlines)");
 
     if (decode_base64(decoded, sizeof(decoded), text, text_len, &key_len) != 0) {
         sodium_memzero(decoded, sizeof(decoded));
@@ -143,7 +143,7 @@ int jw_verify_parse_secret(const char *secret, jw_verify_key_t *key, char *err, 
     return 0;
 }
 
-/* Visible ASCII only: such an id is safe to use as a Redis key and a log field. */
+/* Accepts visible ASCII only, so the id is safe to use as a Redis key and a log field. */
 static int id_is_valid(const char *id, size_t len)
 {
     if (len > ID_MAX)
@@ -233,7 +233,7 @@ static void compute_mac(const jw_verify_key_t *key, const char *id, size_t id_le
 
     crypto_auth_hmacsha256_final(&state, mac);
 
-    /* The state holds the key's inner and outer pads. */
+    /* The state contains the key's inner and outer pads. */
     sodium_memzero(&state, sizeof(state));
 }
 
@@ -302,7 +302,7 @@ jw_verify_result_t jw_verify_delivery(const jw_verify_key_t *key, const char *id
     if (result != JW_VERIFY_OK)
         return result;
 
-    /* A bad key or a NULL body with a length is a caller bug: fail closed. */
+    /* A bad key or a NULL body with a length is a caller bug, so the check fails closed. */
     if (!key_is_usable(key) || (body == NULL && body_len > 0) || !sodium_ready())
         return JW_VERIFY_BAD_SIGNATURE;
 

@@ -101,7 +101,7 @@ static int check_signature(jw_app_t *app, h2o_req_t *req, h2o_iovec_t id)
         return -1;
     }
 
-    jw_verify_result_t r = jw_verify_delivery(&app->cfg->webhook_key, id.base, id.len, ts.base,
+    jw_verify_result_t r = jw_verify_delivery(&app->webhook_key, id.base, id.len, ts.base,
                                               ts.len, sig.base, sig.len, req->entity.base,
                                               req->entity.len, (int64_t)time(NULL),
                                               app->cfg->webhook_tolerance_s);
@@ -151,7 +151,7 @@ void jw_webhook_replicate(jw_app_t *app, h2o_req_t *req)
     char err[256];
     jw_event_t ev;
 
-    if (!app->cfg->has_webhook_secret) {
+    if (!app->has_webhook_key) {
         count(app, JW_WEBHOOK_UNAVAILABLE);
         jw_http_send_error(req, JW_E_WEBHOOK_NOT_CONFIGURED,
                            "no webhook secret is configured; set REPLICATE_WEBHOOK_SECRET");

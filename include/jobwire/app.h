@@ -12,6 +12,10 @@
 #include "jobwire/config.h"
 #include "jobwire/consumer.h"
 #include "jobwire/store.h"
+#include "jobwire/verify.h"
+
+struct jw_replicate;
+struct jw_hub;
 
 /* Webhook outcomes counted for /metrics. */
 typedef enum jw_webhook_result {
@@ -27,6 +31,12 @@ typedef struct jw_app {
     const jw_config_t *cfg;
     jw_store_t *store;
     jw_consumer_t *consumer;
+    struct jw_replicate *replicate; /* the Replicate API client */
+    struct jw_hub *hub;             /* the SSE hub */
+    /* The webhook key in force: from the configuration, or fetched from
+     * Replicate at start when only a public URL is configured. */
+    int has_webhook_key;
+    jw_verify_key_t webhook_key;
     int shutting_down;
     uint64_t webhooks[JW_WEBHOOK_RESULT_COUNT];
     uint64_t requests_in_flight;

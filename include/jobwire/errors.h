@@ -20,6 +20,7 @@
     X(PAYLOAD_TOO_LARGE, 413, "payload_too_large")                                                 \
     X(TOO_MANY_STREAMS, 429, "too_many_streams")                                                   \
     X(INTERNAL, 500, "internal_error")                                                             \
+    X(NOT_IMPLEMENTED, 501, "not_implemented")                                                     \
     X(REDIS_UNAVAILABLE, 503, "redis_unavailable")                                                 \
     X(WEBHOOK_NOT_CONFIGURED, 503, "webhook_not_configured")                                       \
     X(SHUTTING_DOWN, 503, "shutting_down")                                                         \

@@ -59,4 +59,19 @@ void jw_api_get_job(jw_app_t *app, h2o_req_t *req, h2o_iovec_t job_id);
 void jw_api_inline_progress(jw_app_t *app, h2o_req_t *req, h2o_iovec_t job_id);
 void jw_webhook_replicate(jw_app_t *app, h2o_req_t *req);
 
+/* Provider endpoints (api_provider.c). */
+void jw_api_sync(jw_app_t *app, h2o_req_t *req);
+void jw_api_validate(jw_app_t *app, h2o_req_t *req);
+void jw_api_cancel_job(jw_app_t *app, h2o_req_t *req, h2o_iovec_t job_id);
+void jw_api_job_logs(jw_app_t *app, h2o_req_t *req, h2o_iovec_t job_id);
+void jw_api_delete_job(jw_app_t *app, h2o_req_t *req, h2o_iovec_t job_id);
+
+/*
+ * Refreshes every local active job from its provider and applies the
+ * results, then calls done; error is NULL, or a message saying what failed
+ * (the list is still served). Used by GET /api/cloud/jobs?sync_active=true.
+ */
+void jw_api_refresh_active(jw_app_t *app, void (*done)(void *data, const char *error),
+                           void *data);
+
 #endif

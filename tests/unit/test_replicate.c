@@ -133,22 +133,25 @@ static const struct fixture list_items[] = {
 static char *load_fixture(const char *name, size_t *len)
 {
     char path[512];
-    FILE *f;
     char *buf = NULL;
-    long size;
+    long size = -1;
+    FILE *f;
 
     snprintf(path, sizeof(path), "%s/%s", FIXTURE_DIR, name);
     f = fopen(path, "rb");
     if (f == NULL)
         return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+
+    if (fseek(f, 0, SEEK_END) == 0)
+        size = ftell(f);
+    if (size >= 0 && fseek(f, 0, SEEK_SET) == 0)
         buf = malloc((size_t)size + 1);
-        if (buf != NULL && fread(buf, 1, (size_t)size, f) != (size_t)size) {
-            free(buf);
-            buf = NULL;
-        }
+    if (buf != NULL && fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        free(buf);
+        buf = NULL;
     }
     fclose(f);
+
     if (buf != NULL)
         *len = (size_t)size;
     return buf;
@@ -233,7 +236,7 @@ static void test_every_fixture_has_expectations(void)
     CHECK_REPORT(dir != NULL, "cannot open %s", FIXTURE_DIR);
     if (dir == NULL)
         return;
-    while ((de = readdir(dir)) != NULL) {
+    for (de = readdir(dir); de != NULL; de = readdir(dir)) {
         int found = 0;
 
         if (!is_object_fixture(de->d_name))

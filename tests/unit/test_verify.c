@@ -313,9 +313,10 @@ static void run_timestamp_list(yajl_val object, const struct sign_vector *vector
 {
     yajl_val list = member(object, "timestamps");
 
-    CHECK(YAJL_IS_ARRAY(list) && YAJL_GET_ARRAY(list)->len > 0);
+    CHECK(YAJL_IS_ARRAY(list));
     if (!YAJL_IS_ARRAY(list))
         return;
+    CHECK(YAJL_GET_ARRAY(list)->len > 0);
     for (size_t i = 0; i < YAJL_GET_ARRAY(list)->len; i++) {
         yajl_val item = YAJL_GET_ARRAY(list)->values[i];
 
@@ -366,9 +367,10 @@ static void run_secrets_rejected(yajl_val object)
 {
     yajl_val list = member(object, "secrets");
 
-    CHECK(YAJL_IS_ARRAY(list) && YAJL_GET_ARRAY(list)->len > 0);
+    CHECK(YAJL_IS_ARRAY(list));
     if (!YAJL_IS_ARRAY(list))
         return;
+    CHECK(YAJL_GET_ARRAY(list)->len > 0);
     for (size_t i = 0; i < YAJL_GET_ARRAY(list)->len; i++) {
         yajl_val item = YAJL_GET_ARRAY(list)->values[i];
         jw_verify_key_t key;
@@ -397,12 +399,16 @@ static void run_secrets_prefix(yajl_val object)
     char with_prefix[256];
     const char *first, *second;
 
-    CHECK(YAJL_IS_ARRAY(list) && YAJL_GET_ARRAY(list)->len == 2);
-    if (!YAJL_IS_ARRAY(list) || YAJL_GET_ARRAY(list)->len != 2)
+    CHECK(YAJL_IS_ARRAY(list));
+    if (!YAJL_IS_ARRAY(list))
+        return;
+    CHECK_INT(YAJL_GET_ARRAY(list)->len, 2);
+    if (YAJL_GET_ARRAY(list)->len != 2)
         return;
     first = YAJL_GET_STRING(YAJL_GET_ARRAY(list)->values[0]);
     second = YAJL_GET_STRING(YAJL_GET_ARRAY(list)->values[1]);
-    CHECK(first != NULL && second != NULL);
+    CHECK(first != NULL);
+    CHECK(second != NULL);
     if (first == NULL || second == NULL)
         return;
 
@@ -472,9 +478,15 @@ static void test_fixture_file(void)
         return;
     sign_list = yajl_tree_get(root, sign_path, yajl_t_array);
     case_list = yajl_tree_get(root, cases_path, yajl_t_array);
-    CHECK(sign_list != NULL && YAJL_GET_ARRAY(sign_list)->len > 0);
-    CHECK(case_list != NULL && YAJL_GET_ARRAY(case_list)->len > 0);
-    if (sign_list == NULL || case_list == NULL || YAJL_GET_ARRAY(sign_list)->len == 0) {
+    CHECK(sign_list != NULL);
+    CHECK(case_list != NULL);
+    if (sign_list == NULL || case_list == NULL) {
+        yajl_tree_free(root);
+        return;
+    }
+    CHECK(YAJL_GET_ARRAY(sign_list)->len > 0);
+    CHECK(YAJL_GET_ARRAY(case_list)->len > 0);
+    if (YAJL_GET_ARRAY(sign_list)->len == 0) {
         yajl_tree_free(root);
         return;
     }
@@ -988,7 +1000,8 @@ static void test_result_messages(void)
     for (size_t i = 0; i < count; i++) {
         const char *message = jw_verify_result_message(results[i]);
 
-        CHECK(message != NULL && message[0] != '\0');
+        CHECK(message != NULL);
+        CHECK(message[0] != '\0');
         for (size_t j = 0; j < i; j++)
             CHECK(strcmp(message, jw_verify_result_message(results[j])) != 0);
     }
