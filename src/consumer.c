@@ -1,8 +1,8 @@
 /*
  * The consumer group member. One blocking XREADGROUP at a time on the
- * consumer connection; each batch is applied in order (apply.lua acks each
- * entry in the same script) before the next read, which bounds the work
- * in flight. A timer reclaims entries idle longer than the claim timeout
+ * consumer connection; each batch is applied in order by one apply.lua
+ * call (which acks each entry as it applies it) before the next read,
+ * which bounds the work in flight. A timer reclaims entries idle longer than the claim timeout
  * (a dead replica's, or this one's own failed applies) and trims the
  * stream below the oldest pending entry.
  */
@@ -65,30 +65,44 @@ static void batch_done(jw_consumer_t *c)
     read_next(c);
 }
 
-static void on_applied(void *data, jw_store_err_t err, const jw_apply_result_t *result)
+static void count_results(jw_consumer_t *c, jw_store_err_t err, const jw_apply_result_t *results,
+                          size_t count, size_t expected)
+{
+    if (err != JW_STORE_OK) {
+        /* Left pending: the reclaim timer applies them again later. */
+        c->stats.failures += expected;
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (results[i].created < 0) {
+            c->stats.empty++;
+            jw_warn("consumer", "dropped event entry without fields (trimmed while pending)");
+        } else {
+            c->stats.applied++;
+            c->stats.changed += (uint64_t)results[i].changed;
+        }
+    }
+}
+
+static void on_applied(void *data, jw_store_err_t err, const jw_apply_result_t *results,
+                       size_t count)
 {
     jw_consumer_t *c = data;
 
-    if (err != JW_STORE_OK) {
-        /* Left pending: the reclaim timer applies it again later. */
-        c->stats.failures++;
-    } else if (result->created < 0) {
-        c->stats.empty++;
-        jw_warn("consumer", "dropped event entry without fields (trimmed while pending)");
-    } else {
-        c->stats.applied++;
-        c->stats.changed += (uint64_t)result->changed;
-    }
-
-    if (--c->batch_left == 0)
-        batch_done(c);
+    count_results(c, err, results, count, c->batch_left);
+    c->batch_left = 0;
+    batch_done(c);
 }
 
+/* Applies a batch by id in one script call. */
 static void apply_entries(jw_consumer_t *c, const jw_entry_t *entries, size_t count,
-                          jw_apply_cb cb, void *data)
+                          jw_apply_entries_cb cb, void *data)
 {
-    for (size_t i = 0; i < count; i++)
-        jw_store_apply(c->store, entries[i].fields, entries[i].count, entries[i].id, cb, data);
+    const char *ids[BATCH];
+
+    for (size_t i = 0; i < count && i < BATCH; i++)
+        ids[i] = entries[i].id;
+    jw_store_apply_entries(c->store, ids, count < BATCH ? count : BATCH, cb, data);
 }
 
 static void on_read(void *data, jw_store_err_t err, const jw_entry_t *entries, size_t count,
@@ -132,14 +146,14 @@ typedef struct claim_round {
 
 static void claim_next(claim_round_t *round);
 
-static void on_claim_applied(void *data, jw_store_err_t err, const jw_apply_result_t *result)
+static void on_claim_applied(void *data, jw_store_err_t err, const jw_apply_result_t *results,
+                             size_t count)
 {
     claim_round_t *round = data;
 
-    if (err == JW_STORE_OK && result->created >= 0)
-        round->c->stats.applied++;
-    if (--round->left == 0)
-        claim_next(round);
+    count_results(round->c, err, results, count, round->left);
+    round->left = 0;
+    claim_next(round);
 }
 
 static void on_claimed(void *data, jw_store_err_t err, const jw_entry_t *entries, size_t count,
@@ -176,8 +190,8 @@ static void claim_next(claim_round_t *round)
         free(round);
         return;
     }
-    jw_store_claim_events(c->store, c->name, c->cfg->claim_idle_ms, round->cursor, 100, on_claimed,
-                          round);
+    jw_store_claim_events(c->store, c->name, c->cfg->claim_idle_ms, round->cursor, BATCH,
+                          on_claimed, round);
 }
 
 static void on_trimmed(void *data, jw_store_err_t err)
@@ -196,8 +210,8 @@ static void on_maintenance(uv_timer_t *timer)
             abort();
         round->c = c;
         c->claiming = 1;
-        jw_store_claim_events(c->store, c->name, c->cfg->claim_idle_ms, "0-0", 100, on_claimed,
-                              round);
+        jw_store_claim_events(c->store, c->name, c->cfg->claim_idle_ms, "0-0", BATCH,
+                              on_claimed, round);
     }
     jw_store_trim_events(c->store, DEAD_CONSUMER_MS, on_trimmed, NULL);
 }

@@ -71,10 +71,16 @@ static size_t utf8_len(const unsigned char *s, size_t avail)
  */
 static int skip_string(const char *text, size_t len, size_t *pos)
 {
+    const unsigned char *u = (const unsigned char *)text;
     size_t i = *pos + 1;
 
     while (i < len && text[i] != '"') {
-        size_t n = text[i] == '\\' ? 2 : utf8_len((const unsigned char *)text + i, len - i);
+        /* Plain ASCII is most of a log body: skip it without the decoder. */
+        if (u[i] < 0x80 && u[i] != '\\') {
+            i++;
+            continue;
+        }
+        size_t n = text[i] == '\\' ? 2 : utf8_len(u + i, len - i);
 
         if (n == 0) {
             *pos = i;

@@ -11,7 +11,8 @@
 #include "jobwire/log.h"
 #include "store_internal.h"
 
-#define ARGS_MAX (2 * JW_FIELDS_MAX + 16)
+/* Room for one event's fields, or a batch of entry ids. */
+#define ARGS_MAX (2 * JW_FIELDS_MAX + 256)
 
 /* Argument vector of one command; values are borrowed until it is sent. */
 typedef struct args {
@@ -114,29 +115,48 @@ void jw_store_ingest(jw_store_t *store, const char *delivery_id, const jw_fields
 /* --- apply -------------------------------------------------------------- */
 
 typedef struct apply_op {
-    jw_apply_cb cb;
+    jw_apply_cb cb;              /* one event */
+    jw_apply_entries_cb entries_cb; /* a batch of entries */
     void *data;
 } apply_op_t;
+
+/* Reads the flat {created, changed, change id, status, ...} reply. */
+static size_t read_results(const redisReply *reply, jw_apply_result_t *results, size_t max)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i + 3 < reply->elements && n < max; i += 4) {
+        results[n].created = (int)reply->element[i]->integer;
+        results[n].changed = (int)reply->element[i + 1]->integer;
+        results[n].change_id = reply->element[i + 2]->str ? reply->element[i + 2]->str : "";
+        results[n].status = reply->element[i + 3]->str ? reply->element[i + 3]->str : "";
+        n++;
+    }
+    return n;
+}
 
 static void on_apply(jw_store_t *store, redisReply *reply, void *data)
 {
     apply_op_t *op = data;
     jw_store_err_t err = jw_store_reply_err(reply, "apply");
-    jw_apply_result_t result = {0, 0, "", ""};
 
     (void)store;
-    if (err == JW_STORE_OK && (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4)) {
+    if (err == JW_STORE_OK && (reply->type != REDIS_REPLY_ARRAY || reply->elements % 4 != 0)) {
         jw_error("redis", "apply failed: unexpected reply type=%d", reply->type);
         err = JW_STORE_FAILED;
     }
-    if (err == JW_STORE_OK) {
-        result.created = (int)reply->element[0]->integer;
-        result.changed = (int)reply->element[1]->integer;
-        result.change_id = reply->element[2]->str;
-        result.status = reply->element[3]->str;
-    }
 
-    op->cb(op->data, err, &result);
+    size_t max = err == JW_STORE_OK ? reply->elements / 4 : 0;
+    jw_apply_result_t *results = calloc(max + 1, sizeof(*results));
+    if (results == NULL)
+        abort();
+    size_t n = max ? read_results(reply, results, max) : 0;
+
+    if (op->entries_cb != NULL)
+        op->entries_cb(op->data, err, results, n);
+    else
+        op->cb(op->data, n == 1 ? err : (err ? err : JW_STORE_FAILED), results);
+    free(results);
     free(op);
 }
 
@@ -152,42 +172,60 @@ static void format_now(char iso[48], char ms[24])
     snprintf(ms, 24, "%lld", (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000);
 }
 
-void jw_store_apply(jw_store_t *store, const jw_field_t *fields, size_t count, const char *ack_id,
-                    jw_apply_cb cb, void *data)
+/* Sends apply.lua with its fixed arguments and the mode's own tail. */
+static void run_apply(jw_store_t *store, const char *mode, args_t *tail, apply_op_t *op)
 {
     const char *prefix = store->cfg->redis_prefix;
-    const jw_field_t *job_id = jw_fields_find(fields, count, "job_id");
-    char job_key[256], changes_key[128], events_key[128], now_iso[48], now_ms[24], maxlen[24];
+    char changes_key[128], events_key[128], now_iso[48], now_ms[24], maxlen[24];
     args_t a = {.n = 0};
 
-    snprintf(job_key, sizeof(job_key), "%sjob:%.*s", prefix,
-             job_id ? (int)job_id->value_len : 0, job_id ? job_id->value : "");
     snprintf(changes_key, sizeof(changes_key), "%schanges", prefix);
     snprintf(events_key, sizeof(events_key), "%sevents", prefix);
     snprintf(maxlen, sizeof(maxlen), "%ld", store->cfg->changes_maxlen);
     format_now(now_iso, now_ms);
 
-    push_str(&a, job_key);
     push_str(&a, changes_key);
     push_str(&a, events_key);
     push_str(&a, prefix);
     push_str(&a, now_iso);
     push_str(&a, now_ms);
     push_str(&a, maxlen);
-    push_str(&a, ack_id ? ack_id : "");
+    push_str(&a, mode);
     push_str(&a, "appliers");
-    push_fields(&a, fields, count);
+    for (int i = 0; i < tail->n; i++)
+        push(&a, tail->v[i], tail->len[i]);
 
-    apply_op_t *op = malloc(sizeof(*op));
+    if (jw_store_run_script(store, JW_SCRIPT_APPLY, 2, a.n, a.v, a.len, on_apply, op) != 0)
+        on_apply(store, NULL, op);
+}
+
+void jw_store_apply(jw_store_t *store, const jw_field_t *fields, size_t count, jw_apply_cb cb,
+                    void *data)
+{
+    args_t tail = {.n = 0};
+    apply_op_t *op = calloc(1, sizeof(*op));
+
     if (op == NULL)
         abort();
     op->cb = cb;
     op->data = data;
-    if (jw_store_run_script(store, JW_SCRIPT_APPLY, 3, a.n, a.v, a.len, on_apply, op) != 0) {
-        free(op);
-        jw_apply_result_t none = {0, 0, "", ""};
-        cb(data, JW_STORE_UNAVAILABLE, &none);
-    }
+    push_fields(&tail, fields, count);
+    run_apply(store, "event", &tail, op);
+}
+
+void jw_store_apply_entries(jw_store_t *store, const char *const *ids, size_t count,
+                            jw_apply_entries_cb cb, void *data)
+{
+    args_t tail = {.n = 0};
+    apply_op_t *op = calloc(1, sizeof(*op));
+
+    if (op == NULL)
+        abort();
+    op->entries_cb = cb;
+    op->data = data;
+    for (size_t i = 0; i < count; i++)
+        push_str(&tail, ids[i]);
+    run_apply(store, "entries", &tail, op);
 }
 
 /* --- read one job ----------------------------------------------------- */

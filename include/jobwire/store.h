@@ -71,10 +71,17 @@ typedef struct jw_apply_result {
 
 typedef void (*jw_apply_cb)(void *data, jw_store_err_t err, const jw_apply_result_t *result);
 
-/* Applies event fields to the job; ack_id, when not NULL, is the events
- * stream entry to acknowledge in the same script. */
-void jw_store_apply(jw_store_t *store, const jw_field_t *fields, size_t count, const char *ack_id,
-                    jw_apply_cb cb, void *data);
+/* Applies one event (poller, sync and other direct callers) to its job. */
+void jw_store_apply(jw_store_t *store, const jw_field_t *fields, size_t count, jw_apply_cb cb,
+                    void *data);
+
+typedef void (*jw_apply_entries_cb)(void *data, jw_store_err_t err,
+                                    const jw_apply_result_t *results, size_t count);
+
+/* Applies and acknowledges events-stream entries by id, in order, in one
+ * script call; the script reads the entries' fields itself. */
+void jw_store_apply_entries(jw_store_t *store, const char *const *ids, size_t count,
+                            jw_apply_entries_cb cb, void *data);
 
 typedef void (*jw_job_cb)(void *data, jw_store_err_t err, const jw_field_t *fields, size_t count);
 

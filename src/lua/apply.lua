@@ -1,4 +1,4 @@
--- Apply one normalised status event to its job. This script is the only
+-- Apply normalised status events to their jobs. This script is the only
 -- code that changes a job record, so every merge rule lives here:
 --   * status only moves forward (pending < uploading < queued < running <
 --     terminal) and a terminal status never changes;
@@ -7,33 +7,20 @@
 --     the ones already stored, so a late delivery cannot rewind them;
 --   * a visible change bumps revision, updates the indexes and appends one
 --     record to the change stream.
--- When an events-stream entry id is given, the entry is acknowledged in the
--- same script, so a crash between apply and ack cannot apply it twice.
+-- An events-stream entry is acknowledged in the same script that applies
+-- it, so a crash between apply and ack cannot apply it twice.
 --
--- KEYS[1] job hash, KEYS[2] change stream, KEYS[3] events stream
+-- KEYS[1] change stream, KEYS[2] events stream
 -- ARGV[1] key prefix, ARGV[2] now (ISO 8601), ARGV[3] now (ms),
--- ARGV[4] change stream MAXLEN, ARGV[5] entry id to ack or '',
--- ARGV[6] consumer group, ARGV[7..] event field/value pairs
--- Returns {created, changed, change id or '', status}; created is -1 for an
--- entry that had no event (trimmed while pending), which is only acked.
+-- ARGV[4] change stream MAXLEN, ARGV[5] mode, ARGV[6] consumer group, then
+--   mode 'event': ARGV[7..] one event's field/value pairs (not acked);
+--   mode 'entries': ARGV[7..] events-stream entry ids, read here with
+--   XRANGE, so a batch costs one round trip and no copy of its fields.
+-- Returns, per event, {created, changed, change id or '', status}, flat;
+-- created is -1 for an entry without an event (trimmed while pending),
+-- which is only acked.
 
 local prefix = ARGV[1]
-local ev = {}
-for i = 7, #ARGV, 2 do
-    ev[ARGV[i]] = ARGV[i + 1]
-end
-
-local function ack()
-    if ARGV[5] ~= '' then
-        redis.call('XACK', KEYS[3], ARGV[6], ARGV[5])
-    end
-end
-
-if ev.job_id == nil or ev.job_id == '' or ev.status == nil then
-    ack()
-    return {-1, 0, '', ''}
-end
-
 local rank = {pending = 1, uploading = 2, queued = 3, running = 4,
               completed = 5, failed = 5, cancelled = 5}
 local visible = {'status', 'provider_status', 'stage', 'progress', 'last_log',
@@ -41,186 +28,227 @@ local visible = {'status', 'provider_status', 'stage', 'progress', 'last_log',
                  'predict_time', 'error_message', 'hardware', 'model', 'version',
                  'output', 'kind', 'queue_position'}
 
-local cur = {}
-local flat = redis.call('HGETALL', KEYS[1])
-for i = 1, #flat, 2 do
-    cur[flat[i]] = flat[i + 1]
-end
-
-local created = cur.status == nil
-local old_status = cur.status
-local old_rank = rank[old_status or ''] or 0
-local new_rank = rank[ev.status] or 0
-local upd = {}
-
--- A finished job has its final record. An event that claims another
--- outcome (succeeded after canceled) contradicts it and changes nothing.
-if old_rank == 5 and ev.status ~= old_status then
-    ack()
-    return {0, 0, '', old_status}
-end
-
-local function put(field, value)
-    if value ~= nil and cur[field] ~= value then
-        upd[field] = value
+local function apply_event(ev, ack_id)
+    local function ack()
+        if ack_id ~= nil then
+            redis.call('XACK', KEYS[2], ARGV[6], ack_id)
+        end
     end
-end
 
-local function fill(field, value)
-    if cur[field] == nil or cur[field] == '' then
-        put(field, value)
+    if ev.job_id == nil or ev.job_id == '' or ev.status == nil then
+        ack()
+        return {-1, 0, '', ''}
     end
-end
+    local job_key = prefix .. 'job:' .. ev.job_id
+    local cur = {}
+    local flat = redis.call('HGETALL', job_key)
+    for i = 1, #flat, 2 do
+        cur[flat[i]] = flat[i + 1]
+    end
 
--- The event is "current" when it describes the job's present state: it
--- advances the status, or repeats the stored one.
-local advances = old_rank < 5 and new_rank > old_rank
-local current = advances or ev.status == old_status
+    local created = cur.status == nil
+    local old_status = cur.status
+    local old_rank = rank[old_status or ''] or 0
+    local new_rank = rank[ev.status] or 0
+    local upd = {}
 
-if advances then
-    put('status', ev.status)
-end
-if current then
-    put('provider_status', ev.provider_status)
-end
+    -- A finished job has its final record. An event that claims another
+    -- outcome (succeeded after canceled) contradicts it and changes nothing.
+    if old_rank == 5 and ev.status ~= old_status then
+        ack()
+        return {0, 0, '', old_status}
+    end
 
-for _, f in ipairs({'created_at', 'started_at', 'completed_at', 'kind', 'provider'}) do
-    fill(f, ev[f])
-end
+    local function put(field, value)
+        if value ~= nil and cur[field] ~= value then
+            upd[field] = value
+        end
+    end
 
--- Facts that only a current event may overwrite; a stale one may still
--- fill a field that is empty.
-for _, f in ipairs({'error_message', 'output', 'predict_time', 'cost_usd',
-                    'cost_estimated', 'hardware', 'model', 'version'}) do
+    local function fill(field, value)
+        if cur[field] == nil or cur[field] == '' then
+            put(field, value)
+        end
+    end
+
+    -- The event is "current" when it describes the job's present state: it
+    -- advances the status, or repeats the stored one.
+    local advances = old_rank < 5 and new_rank > old_rank
+    local current = advances or ev.status == old_status
+
+    if advances then
+        put('status', ev.status)
+    end
     if current then
-        put(f, ev[f])
-    else
+        put('provider_status', ev.provider_status)
+    end
+
+    for _, f in ipairs({'created_at', 'started_at', 'completed_at', 'kind', 'provider'}) do
         fill(f, ev[f])
     end
-end
 
-local logs_len = tonumber(ev.logs_len or '-1')
-if ev.logs_len ~= nil and logs_len >= tonumber(cur.logs_len or '-1') and
-        (current or old_rank < 5) then
-    put('logs_len', ev.logs_len)
-    for _, f in ipairs({'stage', 'progress', 'last_log'}) do
-        if ev[f] == nil then
-            if cur[f] ~= nil then
-                redis.call('HDEL', KEYS[1], f)
-                upd[f] = false
-            end
-        else
+    -- Facts that only a current event may overwrite; a stale one may still
+    -- fill a field that is empty.
+    for _, f in ipairs({'error_message', 'output', 'predict_time', 'cost_usd',
+                        'cost_estimated', 'hardware', 'model', 'version'}) do
+        if current then
             put(f, ev[f])
+        else
+            fill(f, ev[f])
         end
     end
-end
 
-local changed = false
-for _, f in ipairs(visible) do
-    if upd[f] ~= nil then
-        changed = true
+    local logs_len = tonumber(ev.logs_len or '-1')
+    if ev.logs_len ~= nil and logs_len >= tonumber(cur.logs_len or '-1') and
+            (current or old_rank < 5) then
+        put('logs_len', ev.logs_len)
+        for _, f in ipairs({'stage', 'progress', 'last_log'}) do
+            if ev[f] == nil then
+                if cur[f] ~= nil then
+                    redis.call('HDEL', job_key, f)
+                    upd[f] = false
+                end
+            else
+                put(f, ev[f])
+            end
+        end
     end
-end
 
-if not changed then
-    -- Invisible bookkeeping (a longer log with the same last line) is
-    -- still stored, but no revision or change record follows.
-    local quiet = {}
+    local changed = false
+    for _, f in ipairs(visible) do
+        if upd[f] ~= nil then
+            changed = true
+        end
+    end
+
+    if not changed then
+        -- Invisible bookkeeping (a longer log with the same last line) is
+        -- still stored, but no revision or change record follows.
+        local quiet = {}
+        for f, v in pairs(upd) do
+            if v ~= false then
+                quiet[#quiet + 1] = f
+                quiet[#quiet + 1] = v
+            end
+        end
+        if #quiet > 0 then
+            redis.call('HSET', job_key, unpack(quiet))
+        end
+        ack()
+        return {0, 0, '', cur.status or ''}
+    end
+
+    local revision = tonumber(cur.revision or '0') + 1
+    upd.revision = tostring(revision)
+    upd.updated_at = ARGV[2]
+
+    local score = tonumber(cur.created_ms or '')
+    if created then
+        upd.job_id = ev.job_id
+        upd.provider = ev.provider or 'replicate'
+        score = tonumber(ev.created_ms or '') or tonumber(ARGV[3])
+        upd.created_ms = tostring(score)
+        if upd.created_at == nil then
+            upd.created_at = ARGV[2]
+        end
+    end
+
+    local args = {}
     for f, v in pairs(upd) do
         if v ~= false then
-            quiet[#quiet + 1] = f
-            quiet[#quiet + 1] = v
+            args[#args + 1] = f
+            args[#args + 1] = v
         end
     end
-    if #quiet > 0 then
-        redis.call('HSET', KEYS[1], unpack(quiet))
-    end
-    ack()
-    return {0, 0, '', cur.status or ''}
-end
+    redis.call('HSET', job_key, unpack(args))
 
-local revision = tonumber(cur.revision or '0') + 1
-upd.revision = tostring(revision)
-upd.updated_at = ARGV[2]
+    local status = upd.status or old_status
+    local provider = cur.provider or upd.provider
+    redis.call('ZADD', prefix .. 'idx:all', score, ev.job_id)
+    redis.call('ZADD', prefix .. 'idx:provider:' .. provider, score, ev.job_id)
+    if status ~= old_status then
+        if old_status ~= nil then
+            redis.call('ZREM', prefix .. 'idx:status:' .. old_status, ev.job_id)
+        end
+        redis.call('ZADD', prefix .. 'idx:status:' .. status, score, ev.job_id)
+        if rank[status] < 5 then
+            redis.call('ZADD', prefix .. 'idx:active', score, ev.job_id)
+        else
+            redis.call('ZREM', prefix .. 'idx:active', ev.job_id)
+        end
+    end
 
-local score = tonumber(cur.created_ms or '')
-if created then
-    upd.job_id = ev.job_id
-    upd.provider = ev.provider or 'replicate'
-    score = tonumber(ev.created_ms or '') or tonumber(ARGV[3])
-    upd.created_ms = tostring(score)
-    if upd.created_at == nil then
-        upd.created_at = ARGV[2]
-    end
-end
-
-local args = {}
-for f, v in pairs(upd) do
-    if v ~= false then
-        args[#args + 1] = f
-        args[#args + 1] = v
-    end
-end
-redis.call('HSET', KEYS[1], unpack(args))
-
-local status = upd.status or old_status
-local provider = cur.provider or upd.provider
-redis.call('ZADD', prefix .. 'idx:all', score, ev.job_id)
-redis.call('ZADD', prefix .. 'idx:provider:' .. provider, score, ev.job_id)
-if status ~= old_status then
-    if old_status ~= nil then
-        redis.call('ZREM', prefix .. 'idx:status:' .. old_status, ev.job_id)
-    end
-    redis.call('ZADD', prefix .. 'idx:status:' .. status, score, ev.job_id)
-    if rank[status] < 5 then
-        redis.call('ZADD', prefix .. 'idx:active', score, ev.job_id)
-    else
-        redis.call('ZREM', prefix .. 'idx:active', ev.job_id)
-    end
-end
-
--- The change record carries the browser's JSON ready-made, plus the job
--- id and status on their own so the SSE hub can filter without parsing.
-local function field(f)
-    local v = upd[f]
-    if v == nil then
-        v = cur[f]
-    end
-    if v == false or v == nil then
-        return cjson.null
-    end
-    return v
-end
-
-local function number(f)
-    local v = field(f)
-    if v == cjson.null then
+    -- The change record carries the browser's JSON ready-made, plus the job
+    -- id and status on their own so the SSE hub can filter without parsing.
+    local function field(f)
+        local v = upd[f]
+        if v == nil then
+            v = cur[f]
+        end
+        if v == false or v == nil then
+            return cjson.null
+        end
         return v
     end
-    return tonumber(v)
+
+    local function number(f)
+        local v = field(f)
+        if v == cjson.null then
+            return v
+        end
+        return tonumber(v)
+    end
+
+    local data = cjson.encode({
+        type = 'job_status_changed',
+        job_id = ev.job_id,
+        provider = provider,
+        status = status,
+        previous_status = old_status or cjson.null,
+        provider_status = field('provider_status'),
+        stage = field('stage'),
+        progress = number('progress'),
+        last_log = field('last_log'),
+        cost_usd = number('cost_usd'),
+        error_message = field('error_message'),
+        started_at = field('started_at'),
+        completed_at = field('completed_at'),
+        updated_at = ARGV[2],
+        version = revision,
+        revision = revision,
+        created = created,
+    })
+
+    local change_id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', tonumber(ARGV[4]), '*',
+                                 'job_id', ev.job_id, 'status', status, 'data', data)
+    ack()
+    return {created and 1 or 0, 1, change_id, status}
 end
 
-local data = cjson.encode({
-    type = 'job_status_changed',
-    job_id = ev.job_id,
-    provider = provider,
-    status = status,
-    previous_status = old_status or cjson.null,
-    provider_status = field('provider_status'),
-    stage = field('stage'),
-    progress = number('progress'),
-    last_log = field('last_log'),
-    cost_usd = number('cost_usd'),
-    error_message = field('error_message'),
-    started_at = field('started_at'),
-    completed_at = field('completed_at'),
-    updated_at = ARGV[2],
-    version = revision,
-    revision = revision,
-    created = created,
-})
+local results = {}
+local function add(r)
+    for _, v in ipairs(r) do
+        results[#results + 1] = v
+    end
+end
 
-local change_id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', tonumber(ARGV[4]), '*',
-                             'job_id', ev.job_id, 'status', status, 'data', data)
-ack()
-return {created and 1 or 0, 1, change_id, status}
+if ARGV[5] == 'event' then
+    local ev = {}
+    for i = 7, #ARGV, 2 do
+        ev[ARGV[i]] = ARGV[i + 1]
+    end
+    add(apply_event(ev, nil))
+else
+    for i = 7, #ARGV do
+        local ev = {}
+        local found = redis.call('XRANGE', KEYS[2], ARGV[i], ARGV[i])
+        if #found == 1 then
+            local flat = found[1][2]
+            for k = 1, #flat, 2 do
+                ev[flat[k]] = flat[k + 1]
+            end
+        end
+        add(apply_event(ev, ARGV[i]))
+    end
+end
+return results
