@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include "jobwire/http.h"
+#include "jobwire/poller.h"
+#include "jobwire/replicate_client.h"
+#include "jobwire/hub.h"
 #include "jobwire/json_gen.h"
 
 void jw_api_health(jw_app_t *app, h2o_req_t *req)
@@ -83,9 +86,76 @@ static size_t webhook_metrics(const jw_app_t *app, char *buf, size_t size, size_
     return used;
 }
 
+/* The events stream as last sampled (see store_stats.c): a scrape never
+ * waits on Redis. Without a sample, only the HELP and TYPE lines appear. */
+static size_t lag_metrics(const jw_app_t *app, char *buf, size_t size, size_t used)
+{
+    jw_events_stats_t st;
+    int have = jw_store_events_stats(app->store, &st) == 0;
+    static const struct {
+        const char *name, *help;
+    } gauges[] = {
+        {"jobwire_apply_lag_events",
+         "Accepted webhook events not yet applied: undelivered (group lag) plus pending."},
+        {"jobwire_events_undelivered", "Events stream entries not yet read by any replica."},
+        {"jobwire_events_pending", "Events read by a replica and not yet applied and acked."},
+        {"jobwire_events_stream_length", "Entries in the events stream (XLEN)."},
+    };
+    long long values[4] = {st.lag + st.pending, st.lag, st.pending, st.length};
+    int known[4] = {have && st.lag_known, have && st.lag_known, have, have};
+
+    for (int i = 0; i < 4 && used < size; i++) {
+        int n = snprintf(buf + used, size - used, "# HELP %s %s\n# TYPE %s gauge\n",
+                         gauges[i].name, gauges[i].help, gauges[i].name);
+        used += n > 0 ? (size_t)n : 0;
+        if (known[i] && used < size) {
+            n = snprintf(buf + used, size - used, "%s %lld\n", gauges[i].name, values[i]);
+            used += n > 0 ? (size_t)n : 0;
+        }
+    }
+    if (have && used < size) {
+        int n = snprintf(buf + used, size - used,
+                         "# HELP jobwire_events_stats_age_seconds Age of the events stream "
+                         "sample above.\n# TYPE jobwire_events_stats_age_seconds gauge\n"
+                         "jobwire_events_stats_age_seconds %.3f\n",
+                         (double)st.age_ms / 1000.0);
+        used += n > 0 ? (size_t)n : 0;
+    }
+    return used;
+}
+
+/* Provider calls by outcome class, and the poller's tick counters. */
+static size_t provider_metrics(const jw_app_t *app, char *buf, size_t size, size_t used)
+{
+    int n = snprintf(buf + used, size - used,
+                     "# HELP jobwire_provider_requests_total Finished Replicate API calls by "
+                     "final HTTP status class, or error when no HTTP response came.\n"
+                     "# TYPE jobwire_provider_requests_total counter\n");
+    used += n > 0 ? (size_t)n : 0;
+    for (int i = 0; i < JW_REPLICATE_OUTCOME_CLASSES && used < size; i++) {
+        n = snprintf(buf + used, size - used,
+                     "jobwire_provider_requests_total{status=\"%s\"} %llu\n",
+                     jw_replicate_outcome_names[i],
+                     (unsigned long long)jw_replicate_outcome_count(app->replicate, i));
+        used += n > 0 ? (size_t)n : 0;
+    }
+    if (app->poller == NULL)
+        return used;
+
+    const jw_poller_stats_t *poll = jw_poller_stats(app->poller);
+    used = metric(buf, size, used, "jobwire_poller_ticks_total", "counter",
+                  "Poller ticks finished by this replica while it held the lease.", "",
+                  poll->ticks);
+    used = metric(buf, size, used, "jobwire_poller_requests_total", "counter",
+                  "Provider requests made by poller ticks.", "", poll->requests);
+    used = metric(buf, size, used, "jobwire_poller_errors_total", "counter",
+                  "Job refreshes of poller ticks that failed, 429s included.", "", poll->errors);
+    return used;
+}
+
 void jw_api_metrics(jw_app_t *app, h2o_req_t *req)
 {
-    char buf[8192];
+    char buf[16384];
     size_t used = webhook_metrics(app, buf, sizeof(buf), 0);
     const jw_consumer_stats_t *stats = jw_consumer_stats(app->consumer);
 
@@ -97,12 +167,34 @@ void jw_api_metrics(jw_app_t *app, h2o_req_t *req)
                   "Events reclaimed from idle consumers.", "", stats->claimed);
     used = metric(buf, sizeof(buf), used, "jobwire_apply_failures_total", "counter",
                   "Applies that failed and wait for reclaim.", "", stats->failures);
+    const jw_hub_stats_t *hub = jw_hub_stats(app->hub);
+    used = metric(buf, sizeof(buf), used, "jobwire_sse_clients", "gauge",
+                  "Event streams open on this replica.", "", hub->clients);
+    used = metric(buf, sizeof(buf), used, "jobwire_sse_changes_sent_total", "counter",
+                  "Change events written to event streams.", "", hub->changes_sent);
+    used = metric(buf, sizeof(buf), used, "jobwire_sse_resets_total", "counter",
+                  "Reset events sent (resume too old, invalid id, slow client).", "",
+                  hub->resets);
+    used = metric(buf, sizeof(buf), used, "jobwire_sse_slow_client_resets_total", "counter",
+                  "Resets sent because a client's unsent output passed its cap.", "",
+                  hub->slow_resets);
     used = metric(buf, sizeof(buf), used, "jobwire_redis_reconnects_total", "counter",
                   "Redis connections lost and re-established.", "",
                   jw_store_reconnects(app->store));
     used = metric(buf, sizeof(buf), used, "jobwire_redis_up", "gauge",
                   "1 when the Redis command connection is up.", "",
                   (unsigned long long)jw_store_is_ready(app->store));
+    used = lag_metrics(app, buf, sizeof(buf), used);
+    used = metric(buf, sizeof(buf), used, "jobwire_http_requests_in_flight", "gauge",
+                  "Requests waiting for Redis or the provider before their answer.", "",
+                  app->requests_in_flight);
+    if (used < sizeof(buf))
+        used = provider_metrics(app, buf, sizeof(buf), used);
+    used = metric(buf, sizeof(buf), used, "jobwire_shutting_down", "gauge",
+                  "1 once SIGTERM or SIGINT started the drain.", "",
+                  (unsigned long long)(app->shutting_down != 0));
+    if (used > sizeof(buf))
+        used = sizeof(buf);
 
     req->res.status = 200;
     req->res.reason = "OK";

@@ -117,7 +117,7 @@ static void on_list(void *data, jw_store_err_t err, long long total, const jw_jo
     free(lr);
 }
 
-/* Reads limit and offset; returns 0, or -1 after answering 400. */
+/* Reads limit and offset; returns 0, or -1 after sending a 400 response. */
 static int read_paging(h2o_req_t *req, jw_list_query_t *q)
 {
     int found;
@@ -140,7 +140,7 @@ static int read_paging(h2o_req_t *req, jw_list_query_t *q)
     return 0;
 }
 
-/* Reads provider and status; returns 0, or -1 after answering 400. */
+/* Reads provider and status; returns 0, or -1 after sending a 400 response. */
 static int read_filters(h2o_req_t *req, jw_list_query_t *q)
 {
     int found;
@@ -166,7 +166,7 @@ static int read_filters(h2o_req_t *req, jw_list_query_t *q)
     return 0;
 }
 
-/* Reads sync_active; returns 0, or -1 after answering 400. */
+/* Reads sync_active; returns 0, or -1 after sending a 400 response. */
 static int read_sync_active(h2o_req_t *req, int *sync_active)
 {
     int found;

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -73,6 +74,9 @@ static int parse_poll_enabled(jw_config_t *, const setting_t *, const char *, ch
 static int parse_bool(jw_config_t *, const setting_t *, const char *, char *, size_t);
 static int parse_proxies(jw_config_t *, const setting_t *, const char *, char *, size_t);
 static int parse_log_level(jw_config_t *, const setting_t *, const char *, char *, size_t);
+static int parse_price(jw_config_t *, const setting_t *, const char *, char *, size_t);
+static int parse_prices(jw_config_t *, const setting_t *, const char *, char *, size_t);
+static int parse_dir(jw_config_t *, const setting_t *, const char *, char *, size_t);
 
 #define FIELD(name) offsetof(jw_config_t, name)
 
@@ -105,6 +109,21 @@ static const setting_t settings[] = {
      .fallback = "https://api.replicate.com/v1", .help = "Replicate API base URL"},
     {.env = "REPLICATE_API_TOKEN", .path = "providers.replicate.api_token", .parse = parse_token,
      .help = "Replicate API token"},
+    {.env = "JOBWIRE_REPLICATE_TIMEOUT_MS", .path = "providers.replicate.timeout_ms",
+     .parse = parse_int, .field = FIELD(replicate_timeout_ms), .min = 1000, .max = 600000,
+     .unit = "ms", .fallback = "30000",
+     .help = "time limit of one Replicate API call, retries included"},
+    {.env = "JOBWIRE_REPLICATE_CONNECT_MS", .path = "providers.replicate.connect_timeout_ms",
+     .parse = parse_int, .field = FIELD(replicate_connect_timeout_ms), .min = 100, .max = 60000,
+     .unit = "ms", .fallback = "5000", .help = "time limit of one connection to Replicate"},
+    {.env = "JOBWIRE_REPLICATE_INFLIGHT", .path = "providers.replicate.max_inflight",
+     .parse = parse_int, .field = FIELD(replicate_max_inflight), .min = 1, .max = 256,
+     .unit = "requests", .fallback = "8",
+     .help = "Replicate API requests in flight at once; more wait in a queue"},
+    {.env = "JOBWIRE_REPLICATE_ATTEMPTS", .path = "providers.replicate.max_attempts",
+     .parse = parse_int, .field = FIELD(replicate_max_attempts), .min = 1, .max = 10,
+     .unit = "attempts", .fallback = "4",
+     .help = "attempts of one Replicate API call after 429, 5xx and network errors"},
     {.env = "JOBWIRE_POLL_ENABLED", .path = "background.job_status_polling.enabled",
      .parse = parse_poll_enabled, .field = FIELD(poll_enabled), .fallback = "auto",
      .help = "job status polling: true, false or auto (on only without a webhook)"},
@@ -115,6 +134,19 @@ static const setting_t settings[] = {
     {.path = "job_polling_interval", .alias_of = "background.job_status_polling.interval_seconds",
      .parse = parse_int, .field = FIELD(poll_interval_s), .min = 5, .max = 86400,
      .unit = "seconds"},
+    {.env = "JOBWIRE_POLL_RATE", .path = "background.job_status_polling.max_requests_per_minute",
+     .parse = parse_int, .field = FIELD(poll_rate_per_min), .min = 1, .max = 100000,
+     .unit = "requests", .fallback = "540",
+     .help = "provider reads per minute the poller may make (Replicate allows 600)"},
+    {.env = "JOBWIRE_STALE_AFTER", .path = "background.job_status_polling.stale_after_seconds",
+     .parse = parse_int, .field = FIELD(stale_after_s), .min = 0, .max = 30 * 86400,
+     .unit = "seconds", .fallback = "600",
+     .help = "with webhooks on, check an active job after this long without a change; 0: never"},
+    {.env = "JOBWIRE_PRICES", .path = "cost.prices", .parse = parse_prices,
+     .help = "per-second prices in USD, hardware=price,... over the built-in Replicate table"},
+    {.env = "JOBWIRE_DEFAULT_PRICE", .path = "cost.default_price_per_second",
+     .parse = parse_price, .field = FIELD(default_price), .fallback = "0.001525",
+     .help = "USD per second for hardware missing from the price table (one H100)"},
     {.env = "JOBWIRE_QUEUE_ENABLED", .path = "background.queue_processing.enabled",
      .parse = parse_bool, .field = FIELD(queue_enabled), .fallback = "true",
      .help = "submission queue processing, true or false"},
@@ -143,6 +175,9 @@ static const setting_t settings[] = {
      .fallback = "30000", .help = "idle time before a dead replica's events are reclaimed"},
     {.env = "JOBWIRE_LOG_LEVEL", .path = "log_level", .parse = parse_log_level,
      .fallback = "info", .help = "log level: debug, info, warn or error"},
+    {.env = "JOBWIRE_WEB_ROOT", .path = "web.root", .parse = parse_dir, .field = FIELD(web_root),
+     .help = "directory of the dashboard's files served at /. When unset: the installed "
+             "share/jobwire/web, or web/ in the source tree for a binary in its build tree"},
 };
 /* clang-format on */
 
@@ -391,6 +426,92 @@ static int parse_poll_enabled(jw_config_t *cfg, const setting_t *s, const char *
     return 0;
 }
 
+/* Prices: USD per second, a plain decimal 0-1 (the dearest Replicate machine costs about 0.01). */
+static int price_value(const char *text, double *out)
+{
+    char *end = NULL;
+
+    if (!isdigit((unsigned char)text[0]))
+        return -1;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno != 0 || end == text || *end != '\0' || !(v >= 0 && v <= 1))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_price(jw_config_t *cfg, const setting_t *s, const char *value, char *reason,
+                       size_t reason_len)
+{
+    char echo[ECHO_MAX + 4];
+    double v = 0;
+
+    if (price_value(value, &v) != 0) {
+        snprintf(reason, reason_len, "must be a price in USD per second, 0-1 (got \"%s\")",
+                 echo_value(value, echo, sizeof(echo)));
+        return -1;
+    }
+    *(double *)((char *)cfg + s->field) = v;
+    return 0;
+}
+
+/* Reads one "hardware=price" item of [begin, end) into p. */
+static int parse_price_item(const char *begin, const char *end, jw_price_t *p, char *reason,
+                            size_t reason_len)
+{
+    char item[96], echo[ECHO_MAX + 4];
+    size_t len = (size_t)(end - begin);
+    char *eq;
+
+    if (len >= sizeof(item))
+        len = sizeof(item) - 1;
+    memcpy(item, begin, len);
+    item[len] = '\0';
+    eq = strchr(item, '=');
+    if (eq == NULL || eq == item || (size_t)(eq - item) >= sizeof(p->hardware)) {
+        snprintf(reason, reason_len, "each item must be hardware=price, a name of 1-%zu "
+                 "characters (got \"%s\")", sizeof(p->hardware) - 1,
+                 echo_value(item, echo, sizeof(echo)));
+        return -1;
+    }
+    *eq = '\0';
+    if (has_space_or_control(item) || price_value(eq + 1, &p->usd_per_s) != 0) {
+        snprintf(reason, reason_len, "%s: price must be USD per second, 0-1 (got \"%s\")",
+                 echo_value(item, echo, sizeof(echo)), eq + 1);
+        return -1;
+    }
+    memcpy(p->hardware, item, (size_t)(eq - item) + 1);
+    return 0;
+}
+
+/* "gpu-h100=0.001525,cpu=0.0001": entries that override or extend cost.c's table. */
+static int parse_prices(jw_config_t *cfg, const setting_t *s, const char *value, char *reason,
+                        size_t reason_len)
+{
+    jw_price_t prices[JW_CONFIG_MAX_PRICES];
+    int count = 0;
+    const char *p = value;
+
+    (void)s;
+    while (*p != '\0') {
+        const char *comma = strchr(p, ',');
+        const char *end = comma != NULL ? comma : p + strlen(p);
+
+        if (count == JW_CONFIG_MAX_PRICES) {
+            snprintf(reason, reason_len, "at most %d entries", JW_CONFIG_MAX_PRICES);
+            return -1;
+        }
+        if (parse_price_item(p, end, &prices[count], reason, reason_len) != 0)
+            return -1;
+        count++;
+        p = comma != NULL ? comma + 1 : end;
+    }
+    memcpy(cfg->prices, prices, sizeof(prices[0]) * (size_t)count);
+    cfg->price_count = count;
+    return 0;
+}
+
 static int parse_log_level(jw_config_t *cfg, const setting_t *s, const char *value, char *reason,
                            size_t reason_len)
 {
@@ -461,6 +582,22 @@ static int parse_http_url(jw_config_t *cfg, const setting_t *s, const char *valu
     *slot = strndup(value, len);
     if (*slot == NULL)
         abort();
+    return 0;
+}
+
+/* An existing directory, kept as given (H2O resolves it per request). */
+static int parse_dir(jw_config_t *cfg, const setting_t *s, const char *value, char *reason,
+                     size_t reason_len)
+{
+    char echo[ECHO_MAX + 4];
+    struct stat st;
+
+    if (value[0] == '\0' || strlen(value) > 1024 || stat(value, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(reason, reason_len, "must be an existing directory (got \"%s\")",
+                 echo_value(value, echo, sizeof(echo)));
+        return -1;
+    }
+    replace_string((char **)((char *)cfg + s->field), value);
     return 0;
 }
 
@@ -1431,6 +1568,7 @@ void jw_config_free(jw_config_t *cfg)
     free(cfg->replicate_api_url);
     free_secret(&cfg->replicate_token);
     free(cfg->config_file);
+    free(cfg->web_root);
 
     /* Zeroing also clears webhook_key, and it makes a second free harmless. */
     explicit_bzero(cfg, sizeof(*cfg));

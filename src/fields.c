@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jobwire/cost.h"
 #include "jobwire/progress.h"
 
 void jw_fields_add(jw_fields_t *fields, const char *name, const char *value, size_t len)
@@ -84,6 +85,18 @@ static void add_progress(const jw_event_t *ev, jw_fields_t *out)
         jw_fields_add_str(out, "last_log", progress.last_log);
 }
 
+/* Prices the predict time once Replicate reports it (metrics arrive with the
+ * final status), so cost_usd changes exactly when the job's metrics do. */
+static void add_cost(const jw_event_t *ev, jw_fields_t *out)
+{
+    jw_cost_t cost;
+
+    if (jw_cost_compute(ev->hardware, ev->predict_time, &cost) != 0)
+        return;
+    jw_fields_addf(out, "cost_usd", "%.6f", cost.usd);
+    jw_fields_add_str(out, "cost_estimated", cost.estimated ? "true" : "false");
+}
+
 void jw_event_to_fields(const jw_event_t *ev, const char *source, const char *delivery,
                         jw_fields_t *out)
 {
@@ -104,6 +117,7 @@ void jw_event_to_fields(const jw_event_t *ev, const char *source, const char *de
     jw_fields_add_str(out, "output", ev->output_json);
     if (ev->predict_time >= 0)
         jw_fields_addf(out, "predict_time", "%.6f", ev->predict_time);
+    add_cost(ev, out);
     add_progress(ev, out);
     jw_fields_add_str(out, "source", source);
     jw_fields_add_str(out, "delivery", delivery);

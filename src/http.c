@@ -106,6 +106,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             jw_webhook_replicate(app, req);
         else
             method_not_allowed(req, "POST");
+    } else if (path_is(path, "/api/events")) {
+        if (method_is(req, "GET"))
+            jw_api_events(app, req);
+        else
+            method_not_allowed(req, "GET");
     } else if (path_is(path, "/healthz")) {
         jw_api_health(app, req);
     } else if (path_is(path, "/readyz")) {
@@ -122,12 +127,29 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             jw_api_validate(app, req);
         else
             method_not_allowed(req, "GET");
+    } else if (path_is(path, "/api/cloud/polling/status")) {
+        if (method_is(req, "GET"))
+            jw_api_polling_status(app, req);
+        else
+            method_not_allowed(req, "GET");
+    } else if (path_is(path, "/api/cloud/polling/setting")) {
+        if (method_is(req, "PUT"))
+            jw_api_polling_setting(app, req);
+        else
+            method_not_allowed(req, "PUT");
+    } else if (path_is(path, "/api/cloud/metrics")) {
+        if (method_is(req, "GET"))
+            jw_api_cloud_metrics(app, req);
+        else
+            method_not_allowed(req, "GET");
     } else if (path_is(path, "/api/cloud/jobs")) {
         if (method_is(req, "GET"))
             jw_api_list_jobs(app, req);
         else
             method_not_allowed(req, "GET");
     } else if (!route_job(app, req, path)) {
+        if (jw_http_static_request(req))
+            return -1; /* the dashboard's files, served by the next handler */
         jw_http_send_error(req, JW_E_NOT_FOUND, "no route for %.*s %.*s", (int)req->method.len,
                            req->method.base, (int)path.len, path.base);
     }
@@ -174,8 +196,19 @@ static void build_json_error(h2o_req_t *req, json_error_ostream_t *os)
     os->body = h2o_strdup(&req->pool, text, (size_t)n);
 }
 
+typedef struct app_filter {
+    h2o_filter_t super;
+    jw_app_t *app;
+} app_filter_t;
+
 static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {
+    /* While draining, each answer (also one to a request that arrived
+     * before the signal) closes its connection, so the client or the load
+     * balancer sends its next request to another replica. */
+    if (((app_filter_t *)self)->app->shutting_down)
+        req->http1_is_persistent = 0;
+
     ssize_t ct = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
     int plain_error = req->res.status >= 400 && ct >= 0 &&
                       h2o_memis(req->res.headers.entries[ct].value.base,
@@ -261,11 +294,20 @@ static void setup_h2o(jw_http_t *http)
     route_handler_t *handler = (void *)h2o_create_handler(path, sizeof(*handler));
     handler->super.on_req = on_req;
     handler->app = http->app;
+    jw_http_static_register(path, http->app->cfg);
 
-    h2o_filter_t *filter = h2o_create_filter(path, sizeof(*filter));
-    filter->on_setup_ostream = on_setup_ostream;
-    filter = h2o_create_filter(&host->fallback_path, sizeof(*filter));
-    filter->on_setup_ostream = on_setup_ostream;
+    app_filter_t *filter = (void *)h2o_create_filter(path, sizeof(*filter));
+    filter->super.on_setup_ostream = on_setup_ostream;
+    filter->app = http->app;
+    filter = (void *)h2o_create_filter(&host->fallback_path, sizeof(*filter));
+    filter->super.on_setup_ostream = on_setup_ostream;
+    filter->app = http->app;
+
+    /* H2O 2.2.5 gives every connection an 8 KiB input buffer at its first
+     * read and keeps it while the connection lives. Event streams never
+     * read again, so 4 KiB (the least one read asks for) halves what an
+     * idle stream costs; larger bodies grow the buffer as before. */
+    h2o_socket_buffer_prototype._initial_buf.capacity = 4096;
 
     h2o_context_init(&http->ctx, http->app->loop, &http->globalconf);
     http->accept_ctx.ctx = &http->ctx;
@@ -304,6 +346,9 @@ void jw_http_stop_accepting(jw_http_t *http)
     if (http->listening) {
         http->listening = 0;
         uv_close((uv_handle_t *)&http->listener, NULL);
+        /* HTTP/2 connections (if any) get a GOAWAY; HTTP/1 ones close
+         * after their next answer (see on_req). */
+        h2o_context_request_shutdown(&http->ctx);
     }
 }
 

@@ -1,5 +1,5 @@
 /*
- * Answers: JSON bodies with a Content-Length on every reply (without one,
+ * Responses: JSON bodies with a Content-Length on every reply (without one,
  * H2O closes HTTP/1.1 connections after any status but 200), the error
  * table, request references for late answers, and query parsing.
  */
@@ -90,7 +90,7 @@ void jw_http_send_error(h2o_req_t *req, jw_error_t error, const char *fmt, ...)
     yajl_gen_free(g);
 }
 
-/* --- late answers ---------------------------------------------------- */
+/* --- deferred responses ---------------------------------------------------- */
 
 struct jw_reqref {
     jw_app_t *app;

@@ -78,6 +78,13 @@ void jw_job_json(yajl_gen g, const jw_field_t *fields, size_t count, long long n
     else
         jw_gen_kv_null(g, "output");
 
+    /* "true" when cost_usd used the default price (hardware missing or not
+     * in the price table). */
+    const jw_field_t *estimated = find(fields, count, "cost_estimated");
+    int is_estimate = estimated != NULL && estimated->value_len == 4 &&
+                      memcmp(estimated->value, "true", 4) == 0;
+    jw_gen_kv_bool(g, "cost_estimated", is_estimate);
+
     const jw_field_t *revision = find(fields, count, "revision");
     jw_gen_kv_int(g, "revision", revision ? strtoll(revision->value, NULL, 10) : 0);
 

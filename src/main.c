@@ -12,13 +12,18 @@
 #include "jobwire/config.h"
 #include "jobwire/consumer.h"
 #include "jobwire/http.h"
+#include "jobwire/hub.h"
 #include "jobwire/log.h"
+#include "jobwire/cost.h"
+#include "jobwire/poller.h"
 #include "jobwire/replicate_client.h"
 #include "jobwire/store.h"
 
 /* How long a shutdown waits for requests in flight before it exits anyway. */
 #define SHUTDOWN_GRACE_MS 20000
 #define DRAIN_CHECK_MS 50
+/* How often the events stream's length and lag are sampled for /metrics. */
+#define STATS_INTERVAL_MS 1000
 
 typedef struct service {
     uv_loop_t *loop;
@@ -29,6 +34,8 @@ typedef struct service {
     uv_signal_t sigint;
     uv_timer_t drain_timer;
     uint64_t shutdown_started_ms;
+    int consumer_stopping; /* the drain asked the consumer to stop */
+    int consumer_stopped;  /* its last batch is applied */
 } service_t;
 
 typedef struct options {
@@ -58,14 +65,29 @@ static int parse_args(int argc, char **argv, options_t *opts)
     return 0;
 }
 
-static void finish_shutdown(void *data)
+static void finish_shutdown(service_t *svc)
 {
-    service_t *svc = data;
+    const jw_consumer_stats_t *stats = jw_consumer_stats(svc->app.consumer);
 
-    jw_info("main", "stopped");
+    jw_info("main", "stopped: consumer finished its batch applied=%llu after_ms=%llu",
+            (unsigned long long)stats->applied,
+            (unsigned long long)(uv_now(svc->loop) - svc->shutdown_started_ms));
     uv_stop(svc->loop);
 }
 
+static void on_consumer_stopped(void *data)
+{
+    service_t *svc = data;
+
+    svc->consumer_stopped = 1;
+}
+
+/*
+ * The drain, every DRAIN_CHECK_MS: wait for requests in flight, then stop
+ * the consumer after its current batch, then (requests that came in on
+ * open connections meanwhile answered too) stop the loop. The grace
+ * period bounds the waits for requests.
+ */
 static void on_drain_check(uv_timer_t *timer)
 {
     service_t *svc = timer->data;
@@ -73,12 +95,22 @@ static void on_drain_check(uv_timer_t *timer)
 
     if (svc->app.requests_in_flight > 0 && waited < SHUTDOWN_GRACE_MS)
         return;
-    if (svc->app.requests_in_flight > 0)
-        jw_warn("main", "shutdown grace period over: requests_in_flight=%llu",
-                (unsigned long long)svc->app.requests_in_flight);
-
+    if (!svc->consumer_stopping) {
+        if (svc->app.requests_in_flight > 0)
+            jw_warn("main", "shutdown grace period over: requests_in_flight=%llu",
+                    (unsigned long long)svc->app.requests_in_flight);
+        else
+            jw_info("main", "drained: no request in flight; stopping the consumer after_ms=%llu",
+                    (unsigned long long)waited);
+        svc->consumer_stopping = 1;
+        jw_store_stats_stop();
+        jw_consumer_stop(svc->app.consumer, on_consumer_stopped, svc);
+        return;
+    }
+    if (!svc->consumer_stopped)
+        return;
     uv_timer_stop(timer);
-    jw_consumer_stop(svc->app.consumer, finish_shutdown, svc);
+    finish_shutdown(svc);
 }
 
 static void on_signal(uv_signal_t *handle, int signum)
@@ -90,7 +122,14 @@ static void on_signal(uv_signal_t *handle, int signum)
     jw_info("main", "shutting down: signal=%s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     svc->app.shutting_down = 1;
     svc->shutdown_started_ms = uv_now(svc->loop);
+    /* Readiness answers 503 from here on (shutting_down); the listener
+     * closes now, so new connections go to other replicas. */
     jw_http_stop_accepting(svc->http);
+    /* Streams end at once so browsers reconnect to another replica and
+     * resume there; webhooks in flight still finish below. */
+    jw_hub_shutdown(svc->app.hub);
+    /* The lease goes back now, so another replica polls at its next check. */
+    jw_poller_stop(svc->app.poller);
     uv_timer_start(&svc->drain_timer, on_drain_check, 0, DRAIN_CHECK_MS);
 }
 
@@ -110,8 +149,14 @@ static int start(service_t *svc)
     svc->app.has_webhook_key = svc->cfg.has_webhook_secret;
     svc->app.webhook_key = svc->cfg.webhook_key;
     svc->app.replicate = jw_replicate_new(svc->loop, &svc->cfg);
+    jw_replicate_secret_start(&svc->app);
     svc->app.store = jw_store_new(svc->loop, &svc->cfg);
     svc->app.consumer = jw_consumer_start(svc->loop, svc->app.store, &svc->cfg);
+    /* /metrics reads the apply lag from this cache, never from Redis. */
+    jw_store_stats_start(svc->app.store, STATS_INTERVAL_MS);
+    svc->app.hub = jw_hub_start(&svc->app, jw_consumer_name(svc->app.consumer));
+    jw_cost_configure(&svc->cfg);
+    svc->app.poller = jw_poller_start(&svc->app);
 
     svc->http = jw_http_start(&svc->app, err, sizeof(err));
     if (svc->http == NULL) {
@@ -162,6 +207,7 @@ int main(int argc, char **argv)
     jw_store_free(svc.app.store);
     jw_consumer_free(svc.app.consumer);
     jw_replicate_free(svc.app.replicate);
+    jw_poller_free(svc.app.poller);
     jw_config_free(&svc.cfg);
     return 0;
 }

@@ -10,11 +10,18 @@
 #include "jobwire/log.h"
 #include "store_internal.h"
 
-extern const char jw_lua_ingest[], jw_lua_apply[], jw_lua_list[], jw_lua_trim[];
-extern const size_t jw_lua_ingest_len, jw_lua_apply_len, jw_lua_list_len, jw_lua_trim_len;
+extern const char jw_lua_ingest[], jw_lua_apply[], jw_lua_list[], jw_lua_trim[],
+    jw_lua_sse_lease[];
+extern const size_t jw_lua_ingest_len, jw_lua_apply_len, jw_lua_list_len, jw_lua_trim_len,
+    jw_lua_sse_lease_len;
+extern const char jw_lua_active[], jw_lua_delete[];
+extern const size_t jw_lua_active_len, jw_lua_delete_len;
 
-/* A blocking read may wait this long on top of its BLOCK time. */
+/* How long Redis may leave a command unanswered before the connection is
+ * dropped. The blocking connections add the longest BLOCK time any caller
+ * uses (the hub's 5 s). */
 #define COMMAND_TIMEOUT_MS 5000
+#define BLOCKING_TIMEOUT_MS (COMMAND_TIMEOUT_MS + 5000)
 
 static const char *script_text(jw_script_id_t id, size_t *len)
 {
@@ -28,6 +35,15 @@ static const char *script_text(jw_script_id_t id, size_t *len)
     case JW_SCRIPT_LIST:
         *len = jw_lua_list_len;
         return jw_lua_list;
+    case JW_SCRIPT_SSE_LEASE:
+        *len = jw_lua_sse_lease_len;
+        return jw_lua_sse_lease;
+    case JW_SCRIPT_ACTIVE:
+        *len = jw_lua_active_len;
+        return jw_lua_active;
+    case JW_SCRIPT_DELETE:
+        *len = jw_lua_delete_len;
+        return jw_lua_delete;
     default:
         *len = jw_lua_trim_len;
         return jw_lua_trim;
@@ -57,8 +73,8 @@ jw_store_t *jw_store_new(uv_loop_t *loop, const jw_config_t *cfg)
     store->cfg = cfg;
     compute_shas(store);
     jw_rconn_init(&store->conns[JW_CONN_COMMANDS], store, "commands", COMMAND_TIMEOUT_MS);
-    jw_rconn_init(&store->conns[JW_CONN_CONSUMER], store, "consumer", COMMAND_TIMEOUT_MS);
-    jw_rconn_init(&store->conns[JW_CONN_HUB], store, "hub", COMMAND_TIMEOUT_MS);
+    jw_rconn_init(&store->conns[JW_CONN_CONSUMER], store, "consumer", BLOCKING_TIMEOUT_MS);
+    jw_rconn_init(&store->conns[JW_CONN_HUB], store, "hub", BLOCKING_TIMEOUT_MS);
     return store;
 }
 

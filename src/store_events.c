@@ -11,20 +11,27 @@
 
 #define GROUP "appliers"
 
+/* The three reply shapes that carry stream entries. */
+typedef enum reply_shape {
+    SHAPE_READ,  /* XREAD, XREADGROUP: [[stream, entries]] or nil */
+    SHAPE_CLAIM, /* XAUTOCLAIM: [cursor, entries, deleted ids] */
+    SHAPE_RANGE, /* XRANGE: entries */
+} reply_shape_t;
+
 typedef struct entries_op {
     jw_entries_cb cb;
     void *data;
-    int claim;  /* 1 for XAUTOCLAIM, whose reply has another shape */
+    reply_shape_t shape;
 } entries_op_t;
 
-static entries_op_t *new_entries_op(jw_entries_cb cb, void *data, int claim)
+static entries_op_t *new_entries_op(jw_entries_cb cb, void *data, reply_shape_t shape)
 {
     entries_op_t *op = malloc(sizeof(*op));
     if (op == NULL)
         abort();
     op->cb = cb;
     op->data = data;
-    op->claim = claim;
+    op->shape = shape;
     return op;
 }
 
@@ -89,14 +96,16 @@ static void on_entries(jw_store_t *store, redisReply *reply, void *data)
         return;
     }
 
-    jw_store_err_t err = jw_store_reply_err(reply, op->claim ? "claim events" : "read events");
+    jw_store_err_t err = jw_store_reply_err(reply, "stream read");
+    int array = err == JW_STORE_OK && reply->type == REDIS_REPLY_ARRAY;
     if (err != JW_STORE_OK) {
         op->cb(op->data, err, NULL, 0, NULL);
-    } else if (op->claim && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2) {
+    } else if (op->shape == SHAPE_CLAIM && array && reply->elements >= 2) {
         deliver_entries(op, reply->element[1], reply->element[0]->str);
-    } else if (!op->claim && reply->type == REDIS_REPLY_ARRAY && reply->elements == 1) {
-        /* [[stream, entries]] */
+    } else if (op->shape == SHAPE_READ && array && reply->elements == 1) {
         deliver_entries(op, reply->element[0]->element[1], NULL);
+    } else if (op->shape == SHAPE_RANGE && array) {
+        deliver_entries(op, reply, NULL);
     } else {
         op->cb(op->data, JW_STORE_OK, NULL, 0, NULL); /* nil: the block timed out */
     }
@@ -126,7 +135,7 @@ void jw_store_read_events(jw_store_t *store, const char *consumer, int count, in
     snprintf(key, sizeof(key), "%sevents", store->cfg->redis_prefix);
     snprintf(count_text, sizeof(count_text), "%d", count);
     snprintf(block_text, sizeof(block_text), "%d", block_ms);
-    send_entries_cmd(store, JW_CONN_CONSUMER, new_entries_op(cb, data, 0), 11, argv);
+    send_entries_cmd(store, JW_CONN_CONSUMER, new_entries_op(cb, data, SHAPE_READ), 11, argv);
 }
 
 void jw_store_claim_events(jw_store_t *store, const char *consumer, int min_idle_ms,
@@ -138,7 +147,7 @@ void jw_store_claim_events(jw_store_t *store, const char *consumer, int min_idle
     snprintf(key, sizeof(key), "%sevents", store->cfg->redis_prefix);
     snprintf(idle_text, sizeof(idle_text), "%d", min_idle_ms);
     snprintf(count_text, sizeof(count_text), "%d", count);
-    send_entries_cmd(store, JW_CONN_COMMANDS, new_entries_op(cb, data, 1), 8, argv);
+    send_entries_cmd(store, JW_CONN_COMMANDS, new_entries_op(cb, data, SHAPE_CLAIM), 8, argv);
 }
 
 typedef struct done_op {
@@ -194,5 +203,90 @@ void jw_store_ping(jw_store_t *store, jw_done_cb cb, void *data)
     if (jw_rconn_send(&store->conns[JW_CONN_COMMANDS], on_done, op, 1, argv, argvlen) != 0) {
         free(op);
         cb(data, JW_STORE_UNAVAILABLE);
+    }
+}
+
+/* --- the change stream, for the SSE hub ---------------------------------- */
+
+void jw_store_follow_changes(jw_store_t *store, const char *after_id, int count, int block_ms,
+                             jw_entries_cb cb, void *data)
+{
+    char key[128], count_text[16], block_text[16];
+    const char *argv[] = {"XREAD", "COUNT", count_text, "BLOCK", block_text, "STREAMS", key,
+                          after_id};
+
+    snprintf(key, sizeof(key), "%schanges", store->cfg->redis_prefix);
+    snprintf(count_text, sizeof(count_text), "%d", count);
+    snprintf(block_text, sizeof(block_text), "%d", block_ms);
+    send_entries_cmd(store, JW_CONN_HUB, new_entries_op(cb, data, SHAPE_READ), 8, argv);
+}
+
+void jw_store_range_changes(jw_store_t *store, const char *after_id, int count, jw_entries_cb cb,
+                            void *data)
+{
+    char key[128], start[64], count_text[16];
+    const char *argv[] = {"XRANGE", key, start, "+", "COUNT", count_text};
+
+    /* "(" makes the start exclusive (Redis 6.2 and later). */
+    snprintf(key, sizeof(key), "%schanges", store->cfg->redis_prefix);
+    snprintf(start, sizeof(start), "(%s", after_id);
+    snprintf(count_text, sizeof(count_text), "%d", count);
+    send_entries_cmd(store, JW_CONN_COMMANDS, new_entries_op(cb, data, SHAPE_RANGE), 6, argv);
+}
+
+typedef struct bounds_op {
+    jw_bounds_cb cb;
+    void *data;
+} bounds_op_t;
+
+/* XINFO STREAM is a flat name/value list; an absent stream is an error
+ * reply that means "empty". */
+static void on_bounds(jw_store_t *store, redisReply *reply, void *data)
+{
+    bounds_op_t *op = data;
+    const char *first = "", *last = "0-0";
+
+    (void)store;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR && strstr(reply->str, "no such key")) {
+        op->cb(op->data, JW_STORE_OK, first, last);
+        free(op);
+        return;
+    }
+
+    jw_store_err_t err = jw_store_reply_err(reply, "change stream bounds");
+    if (err == JW_STORE_OK && reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+            const redisReply *k = reply->element[i], *v = reply->element[i + 1];
+            if (k->type != REDIS_REPLY_STRING)
+                continue;
+            if (strcmp(k->str, "last-generated-id") == 0 && v->type == REDIS_REPLY_STRING)
+                last = v->str;
+            else if (strcmp(k->str, "first-entry") == 0 && v->type == REDIS_REPLY_ARRAY &&
+                     v->elements == 2 && v->element[0]->type == REDIS_REPLY_STRING)
+                first = v->element[0]->str;
+        }
+    }
+    op->cb(op->data, err, first, last);
+    free(op);
+}
+
+void jw_store_change_bounds(jw_store_t *store, jw_bounds_cb cb, void *data)
+{
+    char key[128];
+    const char *argv[] = {"XINFO", "STREAM", key};
+    size_t argvlen[3];
+
+    snprintf(key, sizeof(key), "%schanges", store->cfg->redis_prefix);
+    for (int i = 0; i < 3; i++)
+        argvlen[i] = strlen(argv[i]);
+
+    bounds_op_t *op = malloc(sizeof(*op));
+    if (op == NULL)
+        abort();
+    op->cb = cb;
+    op->data = data;
+    if (jw_rconn_send(&store->conns[JW_CONN_COMMANDS], on_bounds, op, 3, argv, argvlen) != 0) {
+        free(op);
+        cb(data, JW_STORE_UNAVAILABLE, "", "0-0");
     }
 }

@@ -42,6 +42,9 @@ typedef enum jw_script_id {
     JW_SCRIPT_APPLY,
     JW_SCRIPT_LIST,
     JW_SCRIPT_TRIM,
+    JW_SCRIPT_SSE_LEASE,
+    JW_SCRIPT_ACTIVE,
+    JW_SCRIPT_DELETE,
     JW_SCRIPT_COUNT,
 } jw_script_id_t;
 

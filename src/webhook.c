@@ -15,6 +15,7 @@
 #include "jobwire/json_gen.h"
 #include "jobwire/log.h"
 #include "jobwire/replicate.h"
+#include "jobwire/replicate_client.h"
 #include "jobwire/verify.h"
 
 #define DELIVERY_ID_MAX 256
@@ -121,6 +122,8 @@ static int check_signature(jw_app_t *app, h2o_req_t *req, h2o_iovec_t id)
         break;
     default:
         jw_http_send_error(req, JW_E_INVALID_SIGNATURE, "%s", jw_verify_result_message(r));
+        /* The secret may have been rotated at Replicate; fetched at most once a minute. */
+        jw_replicate_secret_maybe_refresh(app);
         break;
     }
     jw_info("webhook", "delivery rejected: %s delivery=%.*s", jw_verify_result_message(r),
@@ -152,6 +155,7 @@ void jw_webhook_replicate(jw_app_t *app, h2o_req_t *req)
     jw_event_t ev;
 
     if (!app->has_webhook_key) {
+        jw_replicate_secret_maybe_refresh(app);
         count(app, JW_WEBHOOK_UNAVAILABLE);
         jw_http_send_error(req, JW_E_WEBHOOK_NOT_CONFIGURED,
                            "no webhook secret is configured; set REPLICATE_WEBHOOK_SECRET");

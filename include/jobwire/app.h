@@ -16,6 +16,7 @@
 
 struct jw_replicate;
 struct jw_hub;
+struct jw_poller;
 
 /* Webhook outcomes counted for /metrics. */
 typedef enum jw_webhook_result {
@@ -33,6 +34,7 @@ typedef struct jw_app {
     jw_consumer_t *consumer;
     struct jw_replicate *replicate; /* the Replicate API client */
     struct jw_hub *hub;             /* the SSE hub */
+    struct jw_poller *poller;       /* the background poller */
     /* The webhook key in force: from the configuration, or fetched from
      * Replicate at start when only a public URL is configured. */
     int has_webhook_key;

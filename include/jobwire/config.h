@@ -22,6 +22,15 @@ typedef struct jw_cidr {
     int prefix_len;
 } jw_cidr_t;
 
+/* Most JOBWIRE_PRICES entries. */
+#define JW_CONFIG_MAX_PRICES 64
+
+/* One JOBWIRE_PRICES entry: a Replicate hardware name and its price. */
+typedef struct jw_price {
+    char hardware[48];
+    double usd_per_s;
+} jw_price_t;
+
 /* Where a setting came from, for the startup log. */
 typedef enum jw_config_source {
     JW_SOURCE_DEFAULT = 0,
@@ -54,12 +63,23 @@ typedef struct jw_config {
     char *public_url;         /* JOBWIRE_PUBLIC_URL or providers.replicate.webhook_url */
     char *replicate_api_url;  /* JOBWIRE_REPLICATE_API_URL, default https://api.replicate.com/v1 */
     char *replicate_token;    /* REPLICATE_API_TOKEN; never logged */
+    int replicate_timeout_ms; /* JOBWIRE_REPLICATE_TIMEOUT_MS, default 30000, retries included */
+    int replicate_connect_timeout_ms; /* JOBWIRE_REPLICATE_CONNECT_MS, default 5000 */
+    int replicate_max_inflight; /* JOBWIRE_REPLICATE_INFLIGHT, default 8 */
+    int replicate_max_attempts; /* JOBWIRE_REPLICATE_ATTEMPTS, default 4 */
 
     /* Poller: enabled is -1 (automatic), 0 or 1. */
     int poll_enabled;
     jw_config_source_t poll_enabled_source;
     int poll_interval_s;      /* SIMPLETUNER_JOB_POLL_INTERVAL, default 30 */
     jw_config_source_t poll_interval_source;
+    int poll_rate_per_min;    /* JOBWIRE_POLL_RATE, default 540 (Replicate allows 600) */
+    int stale_after_s;        /* JOBWIRE_STALE_AFTER, default 600; 0 turns the check off */
+
+    /* Cost: prices per second that override or extend cost.c's table. */
+    jw_price_t prices[JW_CONFIG_MAX_PRICES]; /* JOBWIRE_PRICES, "hardware=usd,..." */
+    int price_count;
+    double default_price;     /* JOBWIRE_DEFAULT_PRICE, USD/s for unknown hardware */
 
     /* Queue processing (background.queue_processing). */
     int queue_enabled;        /* default 1 */
@@ -78,6 +98,7 @@ typedef struct jw_config {
     int claim_idle_ms;        /* JOBWIRE_CLAIM_IDLE_MS, default 30000 */
 
     int log_level;            /* JOBWIRE_LOG_LEVEL, a jw_log_level_t, default info */
+    char *web_root;           /* JOBWIRE_WEB_ROOT, the dashboard's files; NULL: found at start */
     char *config_file;        /* the --config path, or NULL */
 } jw_config_t;
 

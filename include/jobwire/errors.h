@@ -12,19 +12,24 @@
     X(INVALID_HEADER, 400, "invalid_header")                                                       \
     X(INVALID_BODY, 400, "invalid_body")                                                           \
     X(BAD_REQUEST, 400, "bad_request")                                                             \
+    X(JOB_ACTIVE, 400, "job_active")                                                               \
     X(INVALID_SIGNATURE, 401, "invalid_signature")                                                 \
     X(STALE_TIMESTAMP, 401, "stale_timestamp")                                                     \
     X(NOT_FOUND, 404, "not_found")                                                                 \
     X(JOB_NOT_FOUND, 404, "job_not_found")                                                         \
     X(METHOD_NOT_ALLOWED, 405, "method_not_allowed")                                               \
+    X(CONFLICT, 409, "job_not_active")                                                             \
     X(PAYLOAD_TOO_LARGE, 413, "payload_too_large")                                                 \
     X(TOO_MANY_STREAMS, 429, "too_many_streams")                                                   \
     X(INTERNAL, 500, "internal_error")                                                             \
     X(NOT_IMPLEMENTED, 501, "not_implemented")                                                     \
+    X(PROVIDER_ERROR, 502, "provider_error")                                                       \
+    X(PROVIDER_NOT_CONFIGURED, 503, "provider_not_configured")                                     \
     X(REDIS_UNAVAILABLE, 503, "redis_unavailable")                                                 \
     X(WEBHOOK_NOT_CONFIGURED, 503, "webhook_not_configured")                                       \
     X(SHUTTING_DOWN, 503, "shutting_down")                                                         \
-    X(TOO_MANY_CLIENTS, 503, "too_many_clients")
+    X(TOO_MANY_CLIENTS, 503, "too_many_clients")                                                   \
+    X(PROVIDER_TIMEOUT, 504, "provider_timeout")
 
 typedef enum jw_error {
 #define JW_ERROR_ENUM(name, status, code) JW_E_##name,

@@ -50,6 +50,14 @@ h2o_iovec_t jw_http_query_param(h2o_req_t *req, const char *name, int *found);
 /* Returns a request header's value, or {NULL, 0}. */
 h2o_iovec_t jw_http_header(h2o_req_t *req, const char *name);
 
+/* The dashboard's static files (http_static.c): the file handler, cache
+ * headers and gzip, registered on path after the router. */
+void jw_http_static_register(h2o_pathconf_t *path, const jw_config_t *cfg);
+
+/* 1 for a GET or HEAD outside /api/ and the health paths: the router
+ * leaves it to the static files. */
+int jw_http_static_request(h2o_req_t *req);
+
 /* Route handlers: each answers the request, now or later. */
 void jw_api_health(jw_app_t *app, h2o_req_t *req);
 void jw_api_ready(jw_app_t *app, h2o_req_t *req);
@@ -58,6 +66,7 @@ void jw_api_list_jobs(jw_app_t *app, h2o_req_t *req);
 void jw_api_get_job(jw_app_t *app, h2o_req_t *req, h2o_iovec_t job_id);
 void jw_api_inline_progress(jw_app_t *app, h2o_req_t *req, h2o_iovec_t job_id);
 void jw_webhook_replicate(jw_app_t *app, h2o_req_t *req);
+void jw_api_events(jw_app_t *app, h2o_req_t *req);
 
 /* Provider endpoints (api_provider.c). */
 void jw_api_sync(jw_app_t *app, h2o_req_t *req);
@@ -65,6 +74,11 @@ void jw_api_validate(jw_app_t *app, h2o_req_t *req);
 void jw_api_cancel_job(jw_app_t *app, h2o_req_t *req, h2o_iovec_t job_id);
 void jw_api_job_logs(jw_app_t *app, h2o_req_t *req, h2o_iovec_t job_id);
 void jw_api_delete_job(jw_app_t *app, h2o_req_t *req, h2o_iovec_t job_id);
+
+/* Poller and dashboard metrics (api_polling.c, api_metrics.c). */
+void jw_api_polling_status(jw_app_t *app, h2o_req_t *req);
+void jw_api_polling_setting(jw_app_t *app, h2o_req_t *req);
+void jw_api_cloud_metrics(jw_app_t *app, h2o_req_t *req);
 
 /*
  * Refreshes every local active job from its provider and applies the

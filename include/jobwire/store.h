@@ -124,7 +124,88 @@ typedef void (*jw_done_cb)(void *data, jw_store_err_t err);
 /* Trims applied events and removes idle, empty consumers. */
 void jw_store_trim_events(jw_store_t *store, int consumer_idle_ms, jw_done_cb cb, void *data);
 
+/* --- change stream (SSE hub) -------------------------------------------- */
+
+/* Blocking XREAD of changes after after_id, on the hub's connection. */
+void jw_store_follow_changes(jw_store_t *store, const char *after_id, int count, int block_ms,
+                             jw_entries_cb cb, void *data);
+
+/* XRANGE of up to count changes after after_id (exclusive). */
+void jw_store_range_changes(jw_store_t *store, const char *after_id, int count, jw_entries_cb cb,
+                            void *data);
+
+/* first_id is "" for an empty stream; last_id is the last id ever added
+ * ("0-0" when the stream does not exist). */
+typedef void (*jw_bounds_cb)(void *data, jw_store_err_t err, const char *first_id,
+                             const char *last_id);
+
+void jw_store_change_bounds(jw_store_t *store, jw_bounds_cb cb, void *data);
+
+/* --- SSE leases ------------------------------------------------------------ */
+
+typedef void (*jw_lease_cb)(void *data, jw_store_err_t err, int granted, long long count);
+
+/* Takes a lease for member in the IP's set unless it holds max already. */
+void jw_store_sse_lease(jw_store_t *store, const char *ip, const char *member, int max,
+                        long long ttl_ms, jw_lease_cb cb, void *data);
+
+/* Extends the leases of members (all of one replica) by ttl_ms; fire and forget. */
+void jw_store_sse_renew(jw_store_t *store, const char *ip, const char *member, long long ttl_ms);
+
+/* Drops a lease; fire and forget. */
+void jw_store_sse_release(jw_store_t *store, const char *ip, const char *member);
+
 /* Pings over the commands connection (readiness). */
 void jw_store_ping(jw_store_t *store, jw_done_cb cb, void *data);
+
+/* --- provider endpoints (store_active.c) ------------------------------ */
+
+typedef struct jw_active_job {
+    const char *job_id;
+    const char *kind; /* "training", "prediction", or "" when unknown */
+} jw_active_job_t;
+
+typedef void (*jw_active_cb)(void *data, jw_store_err_t err, const jw_active_job_t *jobs,
+                             size_t count);
+
+/* Lists at most max active jobs, most recently created first. */
+void jw_store_active_jobs(jw_store_t *store, size_t max, jw_active_cb cb, void *data);
+
+typedef enum jw_delete_result {
+    JW_DELETE_DONE = 0,   /* the job and its index entries are gone */
+    JW_DELETE_NOT_FOUND,
+    JW_DELETE_ACTIVE,     /* refused: the job has not finished */
+} jw_delete_result_t;
+
+/* status is the job's status ("" when not found), borrowed for the callback. */
+typedef void (*jw_delete_cb)(void *data, jw_store_err_t err, jw_delete_result_t result,
+                             const char *status);
+
+/* Deletes a finished job's hash and index entries atomically, and appends a
+ * job_deleted record to the change stream. */
+void jw_store_delete_job(jw_store_t *store, const char *job_id, jw_delete_cb cb, void *data);
+
+/* --- events stream statistics (store_stats.c) ------------------------ */
+
+typedef struct jw_events_stats {
+    int valid;            /* a sample was taken */
+    int lag_known;        /* Redis could tell the group's lag */
+    long long length;     /* entries in the events stream (XLEN) */
+    long long lag;        /* entries not yet delivered to any consumer */
+    long long pending;    /* entries delivered and not yet applied (acked) */
+    uint64_t sampled_ms;  /* loop time of the sample */
+    uint64_t age_ms;      /* how old the sample is, set by jw_store_events_stats() */
+} jw_events_stats_t;
+
+/* Starts sampling the events stream every interval_ms on the commands
+ * connection (XLEN, XINFO GROUPS); one store per process. */
+void jw_store_stats_start(jw_store_t *store, int interval_ms);
+
+/* Stops the sampling timer (at shutdown). */
+void jw_store_stats_stop(void);
+
+/* Copies the last sample into out without asking Redis; -1 when there is
+ * none yet. */
+int jw_store_events_stats(const jw_store_t *store, jw_events_stats_t *out);
 
 #endif

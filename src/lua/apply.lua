@@ -7,6 +7,10 @@
 --     the ones already stored, so a late delivery cannot rewind them;
 --   * a visible change bumps revision, updates the indexes and appends one
 --     record to the change stream.
+--   * the daily totals behind GET /api/cloud/metrics (`daily:<YYYY-MM-DD>`,
+--     by the UTC day the job was created) count a job when it is created
+--     and when it finishes, and follow every change of its cost, so the
+--     metrics never scan jobs.
 -- An events-stream entry is acknowledged in the same script that applies
 -- it, so a crash between apply and ack cannot apply it twice.
 --
@@ -27,6 +31,49 @@ local visible = {'status', 'provider_status', 'stage', 'progress', 'last_log',
                  'created_at', 'started_at', 'completed_at', 'cost_usd',
                  'predict_time', 'error_message', 'hardware', 'model', 'version',
                  'output', 'kind', 'queue_position'}
+
+-- Days since 1970-01-01 of a proleptic Gregorian date, and back; integer
+-- arithmetic only, so every replica's Lua computes the same day.
+local function days_from_civil(y, m, d)
+    if m <= 2 then
+        y = y - 1
+    end
+    local era = math.floor(y / 400)
+    local yoe = y - era * 400
+    local doy = math.floor((153 * ((m + 9) % 12) + 2) / 5) + d - 1
+    local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+    return era * 146097 + doe - 719468
+end
+
+local function day_name(ms)
+    local z = math.floor(ms / 86400000) + 719468
+    local era = math.floor(z / 146097)
+    local doe = z - era * 146097
+    local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) -
+                            math.floor(doe / 146096)) / 365)
+    local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+    local mp = math.floor((5 * doy + 2) / 153)
+    local d = doy - math.floor((153 * mp + 2) / 5) + 1
+    local m = mp < 10 and mp + 3 or mp - 9
+    local y = yoe + era * 400 + (m <= 2 and 1 or 0)
+    return string.format('%04d-%02d-%02d', y, m, d)
+end
+
+-- Seconds since the epoch of a stored timestamp (2025-06-10T09:14:02.118304Z).
+local function iso_seconds(t)
+    if type(t) ~= 'string' then
+        return nil
+    end
+    local y, mo, d, h, mi, sec = string.match(t, '^(%d+)-(%d+)-(%d+)T(%d+):(%d+):([%d%.]+)')
+    if y == nil then
+        return nil
+    end
+    return days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 86400 +
+           tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
+end
+
+-- Daily totals are kept about 13 months, longer than the metrics' 365 days.
+local daily_ttl_ms = 400 * 86400000
 
 local function apply_event(ev, ack_id)
     local function ack()
@@ -141,6 +188,8 @@ local function apply_event(ev, ack_id)
     local revision = tonumber(cur.revision or '0') + 1
     upd.revision = tostring(revision)
     upd.updated_at = ARGV[2]
+    -- For the poller's stale check: the time of the last visible change.
+    upd.updated_ms = ARGV[3]
 
     local score = tonumber(cur.created_ms or '')
     if created then
@@ -197,6 +246,37 @@ local function apply_event(ev, ack_id)
             return v
         end
         return tonumber(v)
+    end
+
+    -- Daily totals: created, finished (by outcome, with the run time) and
+    -- the change in cost, on the day the job was created.
+    if score ~= nil then
+        local day = prefix .. 'daily:' .. day_name(score)
+        local touched = false
+        if created then
+            redis.call('HINCRBY', day, 'total_jobs', 1)
+            touched = true
+        end
+        if status ~= old_status and rank[status] == 5 then
+            redis.call('HINCRBY', day, status, 1)
+            local t0 = iso_seconds(field('started_at'))
+            local t1 = iso_seconds(field('completed_at'))
+            if t0 ~= nil and t1 ~= nil and t1 >= t0 then
+                redis.call('HINCRBYFLOAT', day, 'duration_sum', string.format('%.6f', t1 - t0))
+                redis.call('HINCRBY', day, 'duration_count', 1)
+            end
+            touched = true
+        end
+        if upd.cost_usd ~= nil then
+            local delta = (tonumber(upd.cost_usd) or 0) - (tonumber(cur.cost_usd or '') or 0)
+            if delta ~= 0 then
+                redis.call('HINCRBYFLOAT', day, 'total_cost_usd', string.format('%.6f', delta))
+                touched = true
+            end
+        end
+        if touched then
+            redis.call('PEXPIRE', day, daily_ttl_ms)
+        end
     end
 
     local data = cjson.encode({

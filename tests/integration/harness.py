@@ -289,3 +289,126 @@ class ServiceTest(unittest.TestCase):
 
     def wait_applied(self, timeout=10):
         wait_until(self.applied_everything, timeout=timeout, what="events applied")
+
+
+class SSEStream:
+    """A Server-Sent Events client on a raw socket: it parses the HTTP/1.1
+    head, decodes chunked transfer encoding itself and reads events one at
+    a time with a deadline, so a timeout never spoils the stream."""
+
+    def __init__(self, service, path="/api/events", headers=None, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", service.port), timeout=timeout)
+        head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        for name, value in (headers or {}).items():
+            head += f"{name}: {value}\r\n"
+        self.sock.sendall((head + "\r\n").encode())
+        self.raw = b""       # bytes received, not yet decoded
+        self.body = b""      # decoded body bytes, not yet parsed into events
+        self.eof = False
+        self.comments = 0
+        self._read_head(time.monotonic() + timeout)
+
+    def _recv(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out")
+        self.sock.settimeout(left)
+        try:
+            chunk = self.sock.recv(65536)
+        except socket.timeout:
+            raise TimeoutError("timed out")
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self.eof = True
+        self.raw += chunk
+
+    def _read_head(self, deadline):
+        while b"\r\n\r\n" not in self.raw:
+            if self.eof:
+                raise EOFError("connection closed before the response head")
+            self._recv(deadline)
+        head, self.raw = self.raw.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        self.status = int(lines[0].split()[1])
+        self.headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            self.headers[name.strip().lower()] = value.strip()
+        self.chunked = self.headers.get("transfer-encoding") == "chunked"
+        self.length = int(self.headers.get("content-length", "-1"))
+
+    def _decode(self):
+        """Moves complete chunks from raw to body; returns False at the end."""
+        if not self.chunked:
+            self.body += self.raw
+            self.raw = b""
+            return True
+        while b"\r\n" in self.raw:
+            size_line, rest = self.raw.split(b"\r\n", 1)
+            size = int(size_line.split(b";")[0], 16)
+            if size == 0:
+                self.eof = True
+                return False
+            if len(rest) < size + 2:
+                break
+            self.body += rest[:size]
+            self.raw = rest[size + 2:]
+        return True
+
+    def body_json(self, timeout=5):
+        deadline = time.monotonic() + timeout
+        while len(self.raw) < self.length and not self.eof:
+            self._recv(deadline)
+        return json.loads(self.raw[:self.length])
+
+    def _next_block(self, deadline):
+        while True:
+            self._decode()
+            if b"\n\n" in self.body:
+                block, self.body = self.body.split(b"\n\n", 1)
+                return block.decode()
+            if self.eof:
+                raise EOFError("stream ended")
+            self._recv(deadline)
+
+    def next_event(self, timeout=5):
+        """Returns the next event as a dict with id, event, data (parsed JSON
+        when possible) and retry, or raises TimeoutError or EOFError."""
+        deadline = time.monotonic() + timeout
+        while True:
+            event = {"id": None, "event": "message", "data": None, "retry": None}
+            lines = []
+            for line in self._next_block(deadline).split("\n"):
+                if line.startswith(":"):
+                    self.comments += 1
+                    continue
+                name, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if name == "data":
+                    lines.append(value)
+                elif name in ("id", "event", "retry"):
+                    event[name] = value
+            if not lines and event["id"] is None and event["event"] == "message":
+                continue  # a comment or a retry hint alone
+            if lines:
+                text = "\n".join(lines)
+                try:
+                    event["data"] = json.loads(text)
+                except ValueError:
+                    event["data"] = text
+            return event
+
+    def next_change(self, timeout=5):
+        """Skips connected events; returns the next message or reset."""
+        while True:
+            event = self.next_event(timeout)
+            if event["event"] != "connected":
+                return event
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()

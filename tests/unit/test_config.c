@@ -26,7 +26,10 @@ static const char *const env_names[] = {
     "JOBWIRE_QUEUE_ENABLED",    "JOBWIRE_QUEUE_INTERVAL",   "JOBWIRE_SSE_MAX_PER_IP",
     "JOBWIRE_SSE_MAX_CLIENTS",  "JOBWIRE_SSE_HEARTBEAT",    "JOBWIRE_SSE_CLIENT_BUFFER",
     "JOBWIRE_TRUSTED_PROXIES",  "JOBWIRE_CHANGES_MAXLEN",   "JOBWIRE_CLAIM_IDLE_MS",
-    "JOBWIRE_LOG_LEVEL",
+    "JOBWIRE_LOG_LEVEL",        "JOBWIRE_REPLICATE_TIMEOUT_MS", "JOBWIRE_REPLICATE_CONNECT_MS",
+    "JOBWIRE_REPLICATE_INFLIGHT", "JOBWIRE_REPLICATE_ATTEMPTS",
+    "JOBWIRE_POLL_RATE",        "JOBWIRE_STALE_AFTER",      "JOBWIRE_PRICES",
+    "JOBWIRE_DEFAULT_PRICE",    "JOBWIRE_WEB_ROOT",
 };
 
 #define ENV_COUNT (sizeof(env_names) / sizeof(env_names[0]))
@@ -148,6 +151,10 @@ static void test_defaults(void)
     CHECK_INT(cfg.trusted_proxy_count, 0);
     CHECK_INT(cfg.changes_maxlen, 100000);
     CHECK_INT(cfg.claim_idle_ms, 30000);
+    CHECK_INT(cfg.replicate_timeout_ms, 30000);
+    CHECK_INT(cfg.replicate_connect_timeout_ms, 5000);
+    CHECK_INT(cfg.replicate_max_inflight, 8);
+    CHECK_INT(cfg.replicate_max_attempts, 4);
     CHECK_INT(cfg.log_level, JW_LOG_INFO);
     CHECK_STR(cfg.config_file, NULL);
     CHECK_INT(jw_config_webhook_configured(&cfg), 0);
@@ -369,6 +376,16 @@ static void test_integers(void)
          "an integer 1000-100000000 entries"},
         {"JOBWIRE_CLAIM_IDLE_MS", "1000", "3600000", "999", "3600001",
          "an integer 1000-3600000 ms"},
+        {"JOBWIRE_REPLICATE_TIMEOUT_MS", "1000", "600000", "999", "600001",
+         "an integer 1000-600000 ms"},
+        {"JOBWIRE_REPLICATE_CONNECT_MS", "100", "60000", "99", "60001",
+         "an integer 100-60000 ms"},
+        {"JOBWIRE_REPLICATE_INFLIGHT", "1", "256", "0", "257",
+         "an integer 1-256 requests"},
+        {"JOBWIRE_REPLICATE_ATTEMPTS", "1", "10", "0", "11", "an integer 1-10 attempts"},
+        {"JOBWIRE_POLL_RATE", "1", "100000", "0", "100001", "an integer 1-100000 requests"},
+        {"JOBWIRE_STALE_AFTER", "0", "2592000", "-1", "2592001",
+         "an integer 0-2592000 seconds"},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -420,6 +437,22 @@ static void test_values_parsed(void)
 
     CHECK_INT(load_env(&cfg, "JOBWIRE_QUEUE_INTERVAL", "9"), 0);
     CHECK_INT(cfg.queue_interval_s, 9);
+    jw_config_free(&cfg);
+
+    CHECK_INT(load_env(&cfg, "JOBWIRE_REPLICATE_TIMEOUT_MS", "2500"), 0);
+    CHECK_INT(cfg.replicate_timeout_ms, 2500);
+    jw_config_free(&cfg);
+
+    CHECK_INT(load_env(&cfg, "JOBWIRE_REPLICATE_CONNECT_MS", "750"), 0);
+    CHECK_INT(cfg.replicate_connect_timeout_ms, 750);
+    jw_config_free(&cfg);
+
+    CHECK_INT(load_env(&cfg, "JOBWIRE_REPLICATE_INFLIGHT", "3"), 0);
+    CHECK_INT(cfg.replicate_max_inflight, 3);
+    jw_config_free(&cfg);
+
+    CHECK_INT(load_env(&cfg, "JOBWIRE_REPLICATE_ATTEMPTS", "1"), 0);
+    CHECK_INT(cfg.replicate_max_attempts, 1);
     jw_config_free(&cfg);
 }
 
@@ -477,6 +510,23 @@ static void test_urls_and_token(void)
     expect_env_error("REPLICATE_API_TOKEN", "r8_abcDEF123\n", "trailing newline");
     CHECK(strstr(err, "r8_abc") == NULL);
     expect_env_error("REPLICATE_API_TOKEN", "r8 abc", "must not contain spaces");
+}
+
+static void test_web_root(void)
+{
+    jw_config_t cfg;
+
+    CHECK_INT(load_env(&cfg, "JOBWIRE_LISTEN", ":8001"), 0);
+    CHECK(cfg.web_root == NULL);
+    jw_config_free(&cfg);
+
+    CHECK_INT(load_env(&cfg, "JOBWIRE_WEB_ROOT", "/tmp"), 0);
+    CHECK_STR(cfg.web_root, "/tmp");
+    jw_config_free(&cfg);
+
+    expect_env_error("JOBWIRE_WEB_ROOT", "/no/such/dir/jobwire-web", "must be an existing directory");
+    CHECK(strstr(err, "JOBWIRE_WEB_ROOT") != NULL);
+    expect_env_error("JOBWIRE_WEB_ROOT", "/dev/null", "must be an existing directory");
 }
 
 static void test_booleans(void)
@@ -656,6 +706,8 @@ static const char full_yaml[] = "# an enterprise file with settings jobwire does
                                 "    webhook_secret: " GOOD_SECRET "\n"
                                 "    api_url: https://api.replicate.com/v1/\n"
                                 "    api_token: r8_fromfile\n"
+                                "    timeout_ms: 12000\n"
+                                "    max_inflight: 4\n"
                                 "    hardware: [gpu-a40-large, gpu-h100]\n"
                                 "  modal:\n"
                                 "    token: {id: x, secret: y}\n"
@@ -718,6 +770,8 @@ static void test_yaml_full(void)
     CHECK_INT(trusted(&cfg, "fd12::1"), 1);
     CHECK_INT(cfg.changes_maxlen, 20000);
     CHECK_INT(cfg.claim_idle_ms, 15000);
+    CHECK_INT(cfg.replicate_timeout_ms, 12000);
+    CHECK_INT(cfg.replicate_max_inflight, 4);
     jw_config_free(&cfg);
 }
 
@@ -790,6 +844,48 @@ static void test_yaml_alias_precedence(void)
     CHECK_INT(cfg.poll_interval_source, JW_SOURCE_ENV);
     jw_config_free(&cfg);
     clear_env();
+}
+
+/* The poller's rate and stale check, and the price table, from the file and the environment. */
+static void test_poller_and_cost_settings(void)
+{
+    jw_config_t cfg;
+
+    CHECK_INT(load_env(&cfg, NULL, NULL), 0);
+    CHECK_INT(cfg.poll_rate_per_min, 540);
+    CHECK_INT(cfg.stale_after_s, 600);
+    CHECK_INT(cfg.price_count, 0);
+    CHECK_DOUBLE(cfg.default_price, 0.001525);
+    jw_config_free(&cfg);
+
+    CHECK_INT(load_yaml(&cfg, "background:\n  job_status_polling:\n"
+                              "    max_requests_per_minute: 300\n    stale_after_seconds: 0\n"
+                              "cost:\n  prices: gpu-h100=0.002,my-box=0\n"
+                              "  default_price_per_second: 0.0001\n"),
+              0);
+    CHECK_INT(cfg.poll_rate_per_min, 300);
+    CHECK_INT(cfg.stale_after_s, 0);
+    CHECK_INT(cfg.price_count, 2);
+    CHECK_STR(cfg.prices[0].hardware, "gpu-h100");
+    CHECK_DOUBLE(cfg.prices[0].usd_per_s, 0.002);
+    CHECK_STR(cfg.prices[1].hardware, "my-box");
+    CHECK_DOUBLE(cfg.prices[1].usd_per_s, 0.0);
+    CHECK_DOUBLE(cfg.default_price, 0.0001);
+    jw_config_free(&cfg);
+
+    setenv("JOBWIRE_PRICES", "cpu=0.5", 1);
+    CHECK_INT(load_yaml(&cfg, "cost: {prices: gpu-h100=0.002}\n"), 0);
+    CHECK_INT(cfg.price_count, 1);
+    CHECK_STR(cfg.prices[0].hardware, "cpu");
+    jw_config_free(&cfg);
+    clear_env();
+
+    expect_env_error("JOBWIRE_PRICES", "cpu=1.5", "price must be USD per second, 0-1");
+    expect_env_error("JOBWIRE_PRICES", "cpu", "each item must be hardware=price");
+    expect_env_error("JOBWIRE_DEFAULT_PRICE", "-0.1", "must be a price in USD per second");
+    CHECK_INT(load_yaml(&cfg, "cost: {prices: [a, b]}\n"), -1);
+    CHECK(starts_with(err, "cost.prices: "));
+    jw_config_free(&cfg);
 }
 
 static void test_yaml_env_precedence(void)
@@ -1066,6 +1162,7 @@ int main(void)
     test_values_parsed();
     test_combinations();
     test_urls_and_token();
+    test_web_root();
     test_booleans();
     test_poll_enabled_decision();
     test_log_level();
@@ -1074,6 +1171,7 @@ int main(void)
     test_yaml_webhook_url_counts();
     test_yaml_trusted_proxies_string();
     test_yaml_alias_precedence();
+    test_poller_and_cost_settings();
     test_yaml_env_precedence();
     test_yaml_nulls_and_empty();
     test_yaml_type_errors();

@@ -1,0 +1,266 @@
+/*
+ * GET /api/events: checks the stream's parameters and limits, takes the
+ * cluster-wide per-IP lease, then hands the request to the hub.
+ */
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobwire/event.h"
+#include "jobwire/http.h"
+#include "jobwire/hub.h"
+#include "jobwire/log.h"
+
+#define JOB_ID_MAX 128
+
+typedef struct stream_req {
+    jw_app_t *app;
+    jw_reqref_t *ref;
+    jw_sse_request_t sse;
+} stream_req_t;
+
+static void free_stream_req(stream_req_t *sr)
+{
+    for (size_t i = 0; i < sr->sse.job_id_count; i++)
+        free(sr->sse.job_ids[i]);
+    free(sr->sse.job_ids);
+    free(sr);
+}
+
+static int valid_job_id(const char *p, size_t len)
+{
+    if (len == 0 || len > JOB_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Parses ?job_id=a,b into sse; returns 0, or -1 after sending a 400 response. */
+static int read_job_filter(h2o_req_t *req, jw_sse_request_t *sse)
+{
+    int found;
+    h2o_iovec_t v = jw_http_query_param(req, "job_id", &found);
+
+    if (found == 0)
+        return 0;
+    sse->job_ids = calloc(JW_HUB_MAX_JOB_FILTER, sizeof(char *));
+    if (sse->job_ids == NULL)
+        abort();
+
+    const char *p = v.base, *end = v.base + v.len;
+    while (found > 0 && p <= end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *stop = comma ? comma : end;
+        if (!valid_job_id(p, (size_t)(stop - p)) || sse->job_id_count == JW_HUB_MAX_JOB_FILTER)
+            break;
+        sse->job_ids[sse->job_id_count++] = strndup(p, (size_t)(stop - p));
+        p = stop + 1;
+    }
+    if (found < 0 || p <= end) {
+        jw_http_send_error(req, JW_E_INVALID_PARAMETER,
+                           "job_id must be a comma list of 1-%d job ids", JW_HUB_MAX_JOB_FILTER);
+        return -1;
+    }
+    return 0;
+}
+
+/* Parses ?status=running,queued into a bit mask; -1 after sending a 400 response. */
+static int read_status_filter(h2o_req_t *req, jw_sse_request_t *sse)
+{
+    int found;
+    h2o_iovec_t v = jw_http_query_param(req, "status", &found);
+
+    const char *p = v.base, *end = v.base + v.len;
+    while (found > 0 && p <= end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *stop = comma ? comma : end;
+        jw_status_t s = jw_status_parse(p, (size_t)(stop - p));
+        if (s == JW_STATUS_UNKNOWN)
+            break;
+        sse->status_mask |= 1u << s;
+        p = stop + 1;
+    }
+    if (found < 0 || (found > 0 && p <= end)) {
+        jw_http_send_error(req, JW_E_INVALID_PARAMETER,
+                           "status must be a comma list of pending, uploading, queued, running, "
+                           "completed, failed, cancelled");
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads Last-Event-ID from the header, or last_event_id from the query for
+ * clients that cannot set headers. A value that does not parse is kept as
+ * invalid so the hub responds to it with a reset. */
+static int read_last_event_id(h2o_req_t *req, jw_sse_request_t *sse)
+{
+    int found;
+    h2o_iovec_t v = jw_http_header(req, "last-event-id");
+    uint64_t ms, seq;
+
+    if (v.base == NULL) {
+        v = jw_http_query_param(req, "last_event_id", &found);
+        if (found < 0) {
+            jw_http_send_error(req, JW_E_INVALID_PARAMETER, "last_event_id given twice");
+            return -1;
+        }
+    }
+
+    sse->last_event_id_valid = 1;
+    if (v.base == NULL || v.len == 0)
+        return 0;
+    if (jw_stream_id_parse(v.base, v.len, &ms, &seq) != 0) {
+        sse->last_event_id_valid = 0;
+        return 0;
+    }
+    snprintf(sse->last_event_id, sizeof(sse->last_event_id), "%" PRIu64 "-%" PRIu64, ms, seq);
+    return 0;
+}
+
+/* --- client address -------------------------------------------------------------- */
+
+static int parse_ip(const char *text, size_t len, int *family, unsigned char addr[16])
+{
+    char buf[64];
+
+    while (len > 0 && (*text == ' ' || *text == '\t')) {
+        text++;
+        len--;
+    }
+    while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\t'))
+        len--;
+    if (len == 0 || len >= sizeof(buf))
+        return -1;
+    memcpy(buf, text, len);
+    buf[len] = '\0';
+    if (inet_pton(AF_INET, buf, addr) == 1) {
+        *family = AF_INET;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, buf, addr) == 1) {
+        *family = AF_INET6;
+        return 0;
+    }
+    return -1;
+}
+
+/* Walks X-Forwarded-For from the right past trusted proxies; the first
+ * untrusted entry is the client. Returns 0 with out set, or -1. */
+static int forwarded_client(jw_app_t *app, h2o_req_t *req, char *out, size_t size)
+{
+    h2o_iovec_t xff = jw_http_header(req, "x-forwarded-for");
+    size_t end = xff.len;
+
+    while (xff.base != NULL && end > 0) {
+        size_t start = end;
+        while (start > 0 && xff.base[start - 1] != ',')
+            start--;
+
+        int family;
+        unsigned char addr[16];
+        if (parse_ip(xff.base + start, end - start, &family, addr) != 0)
+            return -1;
+        if (!jw_config_is_trusted_proxy(app->cfg, family, addr)) {
+            inet_ntop(family, addr, out, (socklen_t)size);
+            return 0;
+        }
+        end = start > 0 ? start - 1 : 0;
+    }
+    return -1;
+}
+
+static void client_ip(jw_app_t *app, h2o_req_t *req, char *out, size_t size)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    int family = ss.ss_family;
+    unsigned char addr[16];
+
+    snprintf(out, size, "-");
+    if (len == 0)
+        return;
+    if (family == AF_INET)
+        memcpy(addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+    else
+        memcpy(addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+    inet_ntop(family, addr, out, (socklen_t)size);
+
+    if (jw_config_is_trusted_proxy(app->cfg, family, addr))
+        forwarded_client(app, req, out, size);
+}
+
+/* --- limits and lease ------------------------------------------------------------ */
+
+static void reject_per_ip(h2o_req_t *req, jw_app_t *app, const char *ip)
+{
+    char retry[16];
+
+    snprintf(retry, sizeof(retry), "%d", app->cfg->sse_heartbeat_s);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+                   h2o_strdup(&req->pool, retry, SIZE_MAX).base, strlen(retry));
+    jw_http_send_error(req, JW_E_TOO_MANY_STREAMS,
+                       "at most %d concurrent event streams per client IP (%s); close one "
+                       "or retry later",
+                       app->cfg->sse_max_per_ip, ip);
+}
+
+static void on_lease(void *data, jw_store_err_t err, int granted, long long count)
+{
+    stream_req_t *sr = data;
+    h2o_req_t *req = jw_reqref_get(sr->ref);
+    jw_app_t *app = sr->app;
+
+    (void)count;
+    if (req == NULL) {
+        if (granted)
+            jw_store_sse_release(app->store, sr->sse.ip, sr->sse.member);
+    } else if (err == JW_STORE_OK && !granted) {
+        reject_per_ip(req, app, sr->sse.ip);
+    } else {
+        /* Without Redis the per-replica count (checked before) is the limit. */
+        sr->sse.leased = err == JW_STORE_OK;
+        jw_hub_open_stream(app->hub, req, &sr->sse);
+    }
+    jw_reqref_release(sr->ref);
+    free_stream_req(sr);
+}
+
+void jw_api_events(jw_app_t *app, h2o_req_t *req)
+{
+    stream_req_t *sr = calloc(1, sizeof(*sr));
+    if (sr == NULL)
+        abort();
+    sr->app = app;
+
+    if (read_job_filter(req, &sr->sse) != 0 || read_status_filter(req, &sr->sse) != 0 ||
+        read_last_event_id(req, &sr->sse) != 0) {
+        free_stream_req(sr);
+        return;
+    }
+    client_ip(app, req, sr->sse.ip, sizeof(sr->sse.ip));
+
+    if (app->shutting_down) {
+        jw_http_send_error(req, JW_E_SHUTTING_DOWN, "this replica is shutting down; reconnect");
+    } else if (jw_hub_client_count(app->hub) >= (size_t)app->cfg->sse_max_clients) {
+        jw_http_send_error(req, JW_E_TOO_MANY_CLIENTS,
+                           "this replica serves its maximum of %d event streams; retry",
+                           app->cfg->sse_max_clients);
+    } else if (jw_hub_count_ip(app->hub, sr->sse.ip) >= (size_t)app->cfg->sse_max_per_ip) {
+        reject_per_ip(req, app, sr->sse.ip);
+    } else {
+        jw_hub_new_member(app->hub, sr->sse.member, sizeof(sr->sse.member));
+        sr->ref = jw_reqref_new(app, req);
+        jw_store_sse_lease(app->store, sr->sse.ip, sr->sse.member, app->cfg->sse_max_per_ip,
+                           jw_hub_lease_ttl_ms(app->hub), on_lease, sr);
+        return;
+    }
+    free_stream_req(sr);
+}
