@@ -22,7 +22,6 @@
     X(PAYLOAD_TOO_LARGE, 413, "payload_too_large")                                                 \
     X(TOO_MANY_STREAMS, 429, "too_many_streams")                                                   \
     X(INTERNAL, 500, "internal_error")                                                             \
-    X(NOT_IMPLEMENTED, 501, "not_implemented")                                                     \
     X(PROVIDER_ERROR, 502, "provider_error")                                                       \
     X(PROVIDER_NOT_CONFIGURED, 503, "provider_not_configured")                                     \
     X(REDIS_UNAVAILABLE, 503, "redis_unavailable")                                                 \
