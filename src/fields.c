@@ -5,6 +5,7 @@
  */
 #include "jobwire/fields.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,11 +88,22 @@ static void add_progress(const jw_event_t *ev, jw_fields_t *out)
 
 /* Prices the predict time once Replicate reports it (metrics arrive with the
  * final status), so cost_usd changes exactly when the job's metrics do. */
+/*
+ * A predict time Replicate could report: finite, not negative and under
+ * ten years. Anything else (1e308 from a broken sender) is dropped, because
+ * Redis refuses inf and NaN and a failed script would stop halfway.
+ */
+static int plausible_seconds(double seconds)
+{
+    return isfinite(seconds) && seconds >= 0 && seconds < 10.0 * 365 * 86400;
+}
+
 static void add_cost(const jw_event_t *ev, jw_fields_t *out)
 {
     jw_cost_t cost;
 
-    if (jw_cost_compute(ev->hardware, ev->predict_time, &cost) != 0)
+    if (!plausible_seconds(ev->predict_time) ||
+        jw_cost_compute(ev->hardware, ev->predict_time, &cost) != 0 || !isfinite(cost.usd))
         return;
     jw_fields_addf(out, "cost_usd", "%.6f", cost.usd);
     jw_fields_add_str(out, "cost_estimated", cost.estimated ? "true" : "false");
@@ -115,7 +127,7 @@ void jw_event_to_fields(const jw_event_t *ev, const char *source, const char *de
     jw_fields_add_str(out, "version", ev->version);
     jw_fields_add_str(out, "hardware", ev->hardware);
     jw_fields_add_str(out, "output", ev->output_json);
-    if (ev->predict_time >= 0)
+    if (plausible_seconds(ev->predict_time))
         jw_fields_addf(out, "predict_time", "%.6f", ev->predict_time);
     add_cost(ev, out);
     add_progress(ev, out);

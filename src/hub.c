@@ -37,6 +37,7 @@ struct sse_client {
     int refs;                  /* the list, plus each operation in flight */
     int linked;                /* in the hub's list */
     int waiting;               /* caught up, waiting for the follower to start */
+    h2o_socket_t *sock;        /* the HTTP/1 socket watched for the client leaving */
     int replay_retry;          /* a replay read failed: retry on the retry timer */
     int bounds_retry;          /* the resume bounds read failed: likewise */
     int live;                  /* receives the fan-out */
@@ -533,6 +534,12 @@ static void on_resume_bounds(void *data, jw_store_err_t err, const char *first_i
     } else if (first_id[0] == '\0' || jw_stream_id_compare(c->last_id, first_id) < 0) {
         snprintf(c->last_id, sizeof(c->last_id), "%s", last_id);
         send_reset(c, "too_old");
+    } else if (jw_stream_id_compare(c->last_id, last_id) > 0) {
+        /* An id past the stream's end was never issued here (a Redis that
+         * lost data, or another deployment): without a reset the client
+         * would skip every change up to that id. */
+        snprintf(c->last_id, sizeof(c->last_id), "%s", last_id);
+        send_reset(c, "unknown_id");
     }
     replay_next(c);
     release(c);
@@ -550,6 +557,44 @@ static void write_opening(sse_client_t *c, int resuming)
     append(c, text, (size_t)n);
 }
 
+/* The one hub of the process, for the socket callback below, which gets
+ * only the socket (H2O keeps its own connection in sock->data). */
+static jw_hub_t *watching_hub;
+
+/*
+ * HTTP/1 reads nothing while a response streams, so a client that closed
+ * its stream would only be noticed at a failing write, up to two heartbeats
+ * later, and would hold its per-IP slot until then. Reading the socket
+ * sees the close at once. Bytes a client sends on a stream are discarded.
+ */
+static void on_socket_read(h2o_socket_t *sock, const char *err)
+{
+    if (err == NULL) {
+        h2o_buffer_consume(&sock->input, sock->input->size);
+        return;
+    }
+
+    h2o_socket_read_stop(sock);
+    for (sse_client_t *c = watching_hub ? watching_hub->clients : NULL; c != NULL; c = c->next) {
+        if (c->sock == sock) {
+            c->sock = NULL;
+            c->closing = 1;
+            flush(c);
+            return;
+        }
+    }
+}
+
+static void watch_socket(sse_client_t *c, h2o_req_t *req)
+{
+    /* Only HTTP/1: an HTTP/2 socket carries other streams too. */
+    if (req->version >= 0x200 || req->conn->callbacks->get_socket == NULL)
+        return;
+    c->sock = req->conn->callbacks->get_socket(req->conn);
+    if (c->sock != NULL)
+        h2o_socket_read_start(c->sock, on_socket_read);
+}
+
 static void start_response(sse_client_t *c, h2o_req_t *req)
 {
     req->res.status = 200;
@@ -563,6 +608,7 @@ static void start_response(sse_client_t *c, h2o_req_t *req)
     c->generator.proceed = on_proceed;
     c->generator.stop = on_stop;
     h2o_start_response(req, &c->generator);
+    watch_socket(c, req);
 }
 
 static sse_client_t *new_client(jw_hub_t *hub, h2o_req_t *req, jw_sse_request_t *sse)
@@ -649,6 +695,7 @@ jw_hub_t *jw_hub_start(jw_app_t *app, const char *replica_name)
         abort();
 
     hub->app = app;
+    watching_hub = hub;
     snprintf(hub->replica, sizeof(hub->replica), "%s", replica_name);
     snprintf(hub->last_id, sizeof(hub->last_id), "0-0");
     uv_timer_init(app->loop, &hub->retry_timer);

@@ -42,7 +42,8 @@ static void answer_accepted(h2o_req_t *req, const delivery_t *d, int duplicate,
     jw_gen_kv_bool(g, "received", 1);
     jw_gen_kv_bool(g, "duplicate", duplicate);
     jw_gen_kv_str(g, "job_id", d->job_id);
-    jw_gen_kv_str(g, "status", d->status);
+    /* A repeat was not applied, so its body's status says nothing. */
+    jw_gen_kv_str(g, "status", duplicate ? NULL : d->status);
     jw_gen_kv_str(g, "event_id", entry_id);
     yajl_gen_map_close(g);
     jw_http_send_json(req, 200, g);

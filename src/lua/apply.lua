@@ -269,7 +269,9 @@ local function apply_event(ev, ack_id)
         end
         if upd.cost_usd ~= nil then
             local delta = (tonumber(upd.cost_usd) or 0) - (tonumber(cur.cost_usd or '') or 0)
-            if delta ~= 0 then
+            -- HINCRBYFLOAT rejects inf and NaN, and an error here would
+            -- leave this apply half done (Redis does not roll scripts back).
+            if delta ~= 0 and delta == delta and math.abs(delta) < 1e15 then
                 redis.call('HINCRBYFLOAT', day, 'total_cost_usd', string.format('%.6f', delta))
                 touched = true
             end

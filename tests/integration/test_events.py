@@ -127,6 +127,30 @@ class TwoReplicaTest(ServiceTest):
         self.jw.webhook(job_body("t9", "starting"))
         self.assertEqual(old.next_change()["data"]["job_id"], "t9")
 
+    def test_future_id_gets_reset(self):
+        self.jw.webhook(job_body("fut1", "starting"))
+        self.wait_applied()
+        end = self.redis.cmd("XRANGE", "jw:changes", "-", "+")[-1][0]
+        stream = self.open(self.jw, headers={"Last-Event-ID": "9999999999999-0"})
+        reset = stream.next_change()
+        self.assertEqual(reset["event"], "reset")
+        self.assertEqual(reset["data"]["reason"], "unknown_id")
+        self.assertEqual(reset["id"], end)
+        self.jw.webhook(job_body("fut2", "starting"))
+        self.assertEqual(stream.next_change()["data"]["job_id"], "fut2")
+
+    def test_closed_streams_free_slots_at_once(self):
+        for _ in range(3):
+            batch = [SSEStream(self.jw) for _ in range(5)]
+            self.assertEqual([s.status for s in batch], [200] * 5)
+            for s in batch:
+                s.next_event()
+                s.close()
+            # The replica reads the close, so the slots are free well
+            # before the next heartbeat would have found them.
+            wait_until(lambda: self.redis.cmd("ZCARD", "jw:sse:ip:127.0.0.1") == 0,
+                       timeout=0.9, what="leases released")
+
     def test_filters(self):
         by_job = self.open(self.jw, "/api/events?job_id=f2,f3")
         by_status = self.open(self.jw2, "/api/events?status=running")

@@ -120,6 +120,25 @@ class WebhookLifecycleTest(ServiceTest):
         self.assertEqual(self.redis.cmd("XLEN", "jw:events"), events)
         self.assertEqual(self.redis.hgetall(f"jw:job:{TRAINING_ID}"), job)
 
+    def test_absurd_predict_time_is_dropped_whole(self):
+        body = {"id": "huge1", "status": "succeeded", "created_at": "2025-07-01T10:00:00Z",
+                "completed_at": "2025-07-01T11:00:00Z", "metrics": {"predict_time": 1e308}}
+        self.assertEqual(self.jw.webhook(json.dumps(body).encode()).status, 200)
+        job = self.wait_job("huge1")
+        self.assertEqual(job["status"], "completed")
+        self.assertIsNone(job["predict_time"])
+        self.assertIsNone(job["cost_usd"])
+        self.assertEqual(self.redis.cmd("XLEN", "jw:changes"), 1)
+        self.assertEqual(self.redis.cmd("XPENDING", "jw:events", "appliers")[0], 0)
+
+    def test_duplicate_reports_no_status(self):
+        self.jw.webhook(fixture("prediction.processing.json"), msg_id="dup-1")
+        again = self.jw.webhook(fixture("prediction.failed.json"), msg_id="dup-1")
+        self.assertEqual(again.json()["duplicate"], True)
+        self.assertIsNone(again.json()["status"])
+        self.wait_applied()
+        self.assertEqual(self.jw.job("p9c3xk7mqdrm80cqz5tw2hb6ye")["status"], "running")
+
     def test_trailing_slash_is_served(self):
         r = self.jw.webhook(fixture("training.starting.json"), path="/api/webhooks/replicate/")
         self.assertEqual(r.status, 200, r)
