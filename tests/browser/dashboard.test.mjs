@@ -360,11 +360,14 @@ describe('dashboard', () => {
       const r = await json(`${jw.origin}/api/cloud/jobs/${job.job_id}/cancel`, {method: 'POST'});
       assert.equal(r.body.status, 'cancelled', JSON.stringify(r.body));
     }
+    // Cancels reach the page over the event stream. On a loaded 2-core
+    // machine with the sanitized jobwire that has taken over 5 s, so the
+    // wait is generous; the fake clock also lets a planned reload run.
     await waitFor('no active rows', async () => {
       await p2.clock.runFor(500);
       const badges = await p2.locator('li.job .badge').allTextContents();
       return badges.every((b) => ['completed', 'failed', 'cancelled'].includes(b));
-    }, 5000, 200);
+    }, 15000, 200);
     await p2.clock.runFor(31000); // the reload planned while jobs were active
     await sleep(500);
     const n = synced();
