@@ -14,7 +14,6 @@
 #include "jobwire/hub.h"
 #include "jobwire/log.h"
 
-#define JOB_ID_MAX 128
 
 typedef struct stream_req {
     jw_app_t *app;
@@ -28,19 +27,6 @@ static void free_stream_req(stream_req_t *sr)
         free(sr->sse.job_ids[i]);
     free(sr->sse.job_ids);
     free(sr);
-}
-
-static int valid_job_id(const char *p, size_t len)
-{
-    if (len == 0 || len > JOB_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = p[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
-            return 0;
-    }
-    return 1;
 }
 
 /* Parses ?job_id=a,b into sse; returns 0, or -1 after sending a 400 response. */
@@ -59,7 +45,7 @@ static int read_job_filter(h2o_req_t *req, jw_sse_request_t *sse)
     while (found > 0 && p <= end) {
         const char *comma = memchr(p, ',', (size_t)(end - p));
         const char *stop = comma ? comma : end;
-        if (!valid_job_id(p, (size_t)(stop - p)) || sse->job_id_count == JW_HUB_MAX_JOB_FILTER)
+        if (!jw_job_id_valid(p, (size_t)(stop - p)) || sse->job_id_count == JW_HUB_MAX_JOB_FILTER)
             break;
         sse->job_ids[sse->job_id_count++] = strndup(p, (size_t)(stop - p));
         p = stop + 1;

@@ -15,7 +15,7 @@
 
 #define LIMIT_MAX 500
 #define OFFSET_MAX 1000000000L
-#define JOB_ID_MAX 128
+#define JOB_ID_MAX JW_JOB_ID_MAX
 
 static long long now_ms(void)
 {
@@ -45,15 +45,7 @@ static int parse_long(h2o_iovec_t text, long min, long max, long *out)
 
 static int valid_job_id(h2o_iovec_t id)
 {
-    if (id.len == 0 || id.len > JOB_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < id.len; i++) {
-        char c = id.base[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
-            return 0;
-    }
-    return 1;
+    return jw_job_id_valid(id.base, id.len);
 }
 
 /* Checks a comma list of statuses; writes the first bad one into bad. */

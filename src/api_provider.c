@@ -20,7 +20,7 @@
 #include "jobwire/log.h"
 #include "jobwire/replicate_client.h"
 
-#define JOB_ID_MAX 128
+#define JOB_ID_MAX JW_JOB_ID_MAX
 #define MESSAGE_MAX 320
 
 /* A sync looks at the 100 most recent jobs of the account (SPEC). */
@@ -35,15 +35,7 @@
 
 static int valid_job_id(h2o_iovec_t id)
 {
-    if (id.len == 0 || id.len > JOB_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < id.len; i++) {
-        char c = id.base[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
-            return 0;
-    }
-    return 1;
+    return jw_job_id_valid(id.base, id.len);
 }
 
 static void send_unknown_id(h2o_req_t *req)

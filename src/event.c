@@ -48,3 +48,17 @@ void jw_event_clear(jw_event_t *ev)
     ev->created_ms = -1;
     ev->predict_time = -1;
 }
+
+int jw_job_id_valid(const char *id, size_t len)
+{
+    if (len == 0 || len > JW_JOB_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = id[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '-' || c == '_';
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}

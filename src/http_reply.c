@@ -1,7 +1,7 @@
 /*
  * Responses: JSON bodies with a Content-Length on every reply (without one,
  * H2O closes HTTP/1.1 connections after any status but 200), the error
- * table, request references for late answers, and query parsing.
+ * table, request references for deferred responses, and query parsing.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -146,7 +146,7 @@ h2o_req_t *jw_reqref_get(jw_reqref_t *ref)
 
 void jw_reqref_release(jw_reqref_t *ref)
 {
-    /* The request is answered: it no longer counts as in flight, even
+    /* The response is sent: the request no longer counts as in flight, even
      * though H2O frees its pool a little later. */
     if (ref->req != NULL) {
         ref->req = NULL;

@@ -35,7 +35,7 @@
 #define BACKOFF_MAX 5
 #define BACKOFF_CAP_MS (15 * 60 * 1000ULL)
 
-#define JOB_ID_MAX 128
+#define JOB_ID_MAX JW_JOB_ID_MAX
 #define ERROR_MAX 256
 
 typedef enum poll_state {
@@ -341,15 +341,6 @@ static void launch_next(tick_t *t)
     jw_replicate_get_job(p->app->replicate, job->kind, job->job_id, on_job, job);
 }
 
-static int valid_job_id(const char *id)
-{
-    size_t len = strlen(id);
-
-    if (len == 0 || len > JOB_ID_MAX)
-        return 0;
-    return strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == len;
-}
-
 static void copy_jobs(tick_t *t, const jw_active_job_t *jobs, size_t count)
 {
     t->jobs = calloc(count + 1, sizeof(*t->jobs));
@@ -358,7 +349,7 @@ static void copy_jobs(tick_t *t, const jw_active_job_t *jobs, size_t count)
     for (size_t i = 0; i < count; i++) {
         tick_job_t *job = &t->jobs[t->count];
 
-        if (!valid_job_id(jobs[i].job_id))
+        if (!jw_job_id_valid(jobs[i].job_id, strlen(jobs[i].job_id)))
             continue;
         job->tick = t;
         snprintf(job->job_id, sizeof(job->job_id), "%s", jobs[i].job_id);

@@ -16,7 +16,7 @@
 #include "jobwire/json.h"
 
 /* Ids become Redis keys and URL parts, so they get a short, plain alphabet. */
-#define ID_MAX 128
+#define ID_MAX JW_JOB_ID_MAX
 #define ID_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 
 /* How much of an unknown status word an error message repeats. */

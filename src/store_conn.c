@@ -1,7 +1,7 @@
 /*
  * One Redis connection that keeps itself alive: it connects at start,
  * reconnects with backoff after any loss, and times out commands that
- * Redis never answers (async hiredis has no timeouts of its own). Each
+ * Redis never replies to (async hiredis has no timeouts of its own). Each
  * change between up and down is logged once per connection.
  */
 #include <stdlib.h>
@@ -145,9 +145,9 @@ static void on_watchdog(uv_timer_t *timer)
         return;
 
     /*
-     * Redis stopped answering (paused, overloaded or a dead peer with the
+     * Redis stopped replying (paused, overloaded or a dead peer with the
      * TCP connection still open). Drop the connection: the pending
-     * callbacks get NULL replies and their callers answer 503.
+     * callbacks get NULL replies and their callers respond with 503.
      */
     jw_warn("redis", "command timed out: no reply for %d ms conn=%s", conn->timeout_ms,
             conn->name);

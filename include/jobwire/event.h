@@ -22,6 +22,13 @@ typedef enum jw_status {
     JW_STATUS_CANCELLED,
 } jw_status_t;
 
+/* Maximum length of a job id. Ids become Redis keys and URL parts, so
+ * they are limited to A-Z, a-z, 0-9, '-' and '_'. */
+#define JW_JOB_ID_MAX 128
+
+/* Returns 1 when id (len bytes) is 1-JW_JOB_ID_MAX of those characters. */
+int jw_job_id_valid(const char *id, size_t len);
+
 /* Maximum bytes of log text kept in an event (the tail of the logs). */
 #define JW_LOG_TAIL_MAX 16384
 

@@ -1,6 +1,6 @@
 /*
  * The HTTP front end on H2O (libuv flavour): the listener, routing, the
- * JSON error table, and helpers for answering later, after Redis replied.
+ * JSON error table, and helpers for responding later, after Redis replied.
  * Only files named http*.c, api_*.c and webhook.c include H2O.
  */
 #ifndef JOBWIRE_HTTP_H
@@ -33,7 +33,7 @@ void jw_http_send_error(h2o_req_t *req, jw_error_t error, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /*
- * A reference to a request whose answer comes later. If the client goes
+ * A reference to a request whose response is sent later. If the client goes
  * away first, H2O frees the request and jw_reqref_get() returns NULL.
  * Every reference must be released once with jw_reqref_release().
  */
@@ -58,7 +58,7 @@ void jw_http_static_register(h2o_pathconf_t *path, const jw_config_t *cfg);
  * leaves it to the static files. */
 int jw_http_static_request(h2o_req_t *req);
 
-/* Route handlers: each answers the request, now or later. */
+/* Route handlers: each responds to the request, now or later. */
 void jw_api_health(jw_app_t *app, h2o_req_t *req);
 void jw_api_ready(jw_app_t *app, h2o_req_t *req);
 void jw_api_metrics(jw_app_t *app, h2o_req_t *req);
