@@ -77,6 +77,9 @@ static int parse_log_level(jw_config_t *, const setting_t *, const char *, char 
 static int parse_price(jw_config_t *, const setting_t *, const char *, char *, size_t);
 static int parse_prices(jw_config_t *, const setting_t *, const char *, char *, size_t);
 static int parse_dir(jw_config_t *, const setting_t *, const char *, char *, size_t);
+static int parse_file(jw_config_t *, const setting_t *, const char *, char *, size_t);
+static int parse_session_secret(jw_config_t *, const setting_t *, const char *, char *, size_t);
+static int parse_origins(jw_config_t *, const setting_t *, const char *, char *, size_t);
 
 #define FIELD(name) offsetof(jw_config_t, name)
 
@@ -167,6 +170,38 @@ static const setting_t settings[] = {
      .fallback = "1MiB", .help = "maximum unsent data per SSE client before it is dropped"},
     {.env = "JOBWIRE_TRUSTED_PROXIES", .path = "sse.trusted_proxies", .parse = parse_proxies,
      .help = "comma-separated CIDR blocks of proxies whose X-Forwarded-For is trusted"},
+    {.env = "JOBWIRE_API_KEYS_FILE", .path = "auth.api_keys_file", .parse = parse_file,
+     .field = FIELD(api_keys_file),
+     .help = "API key file, one \"NAME ROLES KEY\" per line; unset: only loopback clients "
+             "are served"},
+    {.env = "JOBWIRE_ALLOW_ANONYMOUS", .path = "auth.allow_anonymous", .parse = parse_bool,
+     .field = FIELD(allow_anonymous), .fallback = "false",
+     .help = "without API keys, serve every client, not only loopback (trusted networks only)"},
+    {.env = "JOBWIRE_SESSION_SECRET", .path = "auth.session_secret",
+     .parse = parse_session_secret,
+     .help = "secret that signs dashboard session cookies, at least 32 characters, the same "
+             "on every replica; unset: a random one per process"},
+    {.env = "JOBWIRE_SESSION_TTL", .path = "auth.session_ttl_seconds", .parse = parse_int,
+     .field = FIELD(session_ttl_s), .min = 60, .max = 30 * 86400, .unit = "seconds",
+     .fallback = "43200", .help = "lifetime of a dashboard session"},
+    {.env = "JOBWIRE_COOKIE_SECURE", .path = "auth.cookie_secure", .parse = parse_poll_enabled,
+     .field = FIELD(cookie_secure), .fallback = "auto",
+     .help = "mark the session cookie Secure: true, false or auto (when the public URL is https)"},
+    {.env = "JOBWIRE_CORS_ORIGINS", .path = "auth.cors_origins", .parse = parse_origins,
+     .help = "comma-separated origins (scheme://host[:port]) allowed to call the API from a "
+             "browser; unset: none"},
+    {.env = "JOBWIRE_RATE_LIMIT", .path = "auth.rate_limit_per_minute", .parse = parse_int,
+     .field = FIELD(rate_limit_per_min), .min = 0, .max = 1000000, .unit = "calls",
+     .fallback = "60", .help = "mutating calls per minute per API key, across replicas; 0: no limit"},
+    {.env = "JOBWIRE_LOGIN_RATE_LIMIT", .path = "auth.login_rate_per_minute", .parse = parse_int,
+     .field = FIELD(login_rate_per_min), .min = 0, .max = 1000000, .unit = "attempts",
+     .fallback = "10", .help = "dashboard login attempts per minute per client IP; 0: no limit"},
+    {.env = "JOBWIRE_AUDIT_MAXLEN", .path = "auth.audit_maxlen", .parse = parse_long,
+     .field = FIELD(audit_maxlen), .min = 100, .max = 100000000, .unit = "entries",
+     .fallback = "100000", .help = "approximate length cap of the audit trail"},
+    {.env = "JOBWIRE_METRICS_AUTH", .path = "auth.metrics_require_key", .parse = parse_bool,
+     .field = FIELD(metrics_auth), .fallback = "false",
+     .help = "/metrics needs a key with the read role (without API keys: loopback only)"},
     {.env = "JOBWIRE_CHANGES_MAXLEN", .path = "streams.changes_maxlen", .parse = parse_long,
      .field = FIELD(changes_maxlen), .min = 1000, .max = 100000000, .unit = "entries",
      .fallback = "100000", .help = "approximate length cap of the change stream"},
@@ -410,7 +445,8 @@ static int parse_bool(jw_config_t *cfg, const setting_t *s, const char *value, c
     return 0;
 }
 
-/* Like a boolean, plus "auto" (-1): poll only when no webhook is configured. */
+/* Like a boolean, plus "auto" (-1), which the user of the setting decides
+ * at start: poll only without a webhook, a Secure cookie only over https. */
 static int parse_poll_enabled(jw_config_t *cfg, const setting_t *s, const char *value, char *reason,
                               size_t reason_len)
 {
@@ -598,6 +634,90 @@ static int parse_dir(jw_config_t *cfg, const setting_t *s, const char *value, ch
         return -1;
     }
     replace_string((char **)((char *)cfg + s->field), value);
+    return 0;
+}
+
+/* A readable regular file, kept as given; its contents are read by the
+ * module that uses it. */
+static int parse_file(jw_config_t *cfg, const setting_t *s, const char *value, char *reason,
+                      size_t reason_len)
+{
+    char echo[ECHO_MAX + 4];
+    struct stat st;
+
+    if (value[0] == '\0' || strlen(value) > 1024 || stat(value, &st) != 0 ||
+        !S_ISREG(st.st_mode) || access(value, R_OK) != 0) {
+        snprintf(reason, reason_len, "must be a readable file (got \"%s\")",
+                 echo_value(value, echo, sizeof(echo)));
+        return -1;
+    }
+    replace_string((char **)((char *)cfg + s->field), value);
+    return 0;
+}
+
+/* The value is never repeated in a message: it is a credential. */
+static int parse_session_secret(jw_config_t *cfg, const setting_t *s, const char *value,
+                                char *reason, size_t reason_len)
+{
+    (void)s;
+    if (strlen(value) < 32 || strlen(value) > 1024) {
+        snprintf(reason, reason_len, "must be 32-1024 characters");
+        return -1;
+    }
+    if (has_space_or_control(value)) {
+        snprintf(reason, reason_len,
+                 "must not contain spaces or control characters (a trailing newline?)");
+        return -1;
+    }
+    free_secret(&cfg->session_secret);
+    cfg->session_secret = xstrdup(value);
+    return 0;
+}
+
+/* One origin as browsers send it: http(s)://host[:port], no path. */
+static int origin_ok(const char *o, size_t len)
+{
+    size_t skip = strncmp(o, "https://", 8) == 0 ? 8 : strncmp(o, "http://", 7) == 0 ? 7 : 0;
+
+    if (skip == 0 || len <= skip || len >= JW_CONFIG_ORIGIN_MAX)
+        return 0;
+    for (size_t i = skip; i < len; i++) {
+        unsigned char c = (unsigned char)o[i];
+        if (!isalnum(c) && c != '.' && c != '-' && c != ':' && c != '[' && c != ']')
+            return 0;
+    }
+    return 1;
+}
+
+static int parse_origins(jw_config_t *cfg, const setting_t *s, const char *value, char *reason,
+                         size_t reason_len)
+{
+    char echo[ECHO_MAX + 4];
+    char list[JW_CONFIG_MAX_ORIGINS][JW_CONFIG_ORIGIN_MAX];
+    int count = 0;
+
+    (void)s;
+    for (const char *p = value; *value != '\0';) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        while (len > 0 && *p == ' ')
+            p++, len--;
+        while (len > 0 && p[len - 1] == ' ')
+            len--;
+        if (!origin_ok(p, len) || count == JW_CONFIG_MAX_ORIGINS) {
+            snprintf(reason, reason_len,
+                     "must be at most %d origins like https://host[:port], comma-separated "
+                     "(got \"%s\")", JW_CONFIG_MAX_ORIGINS, echo_value(value, echo, sizeof(echo)));
+            return -1;
+        }
+        memcpy(list[count], p, len);
+        list[count++][len] = '\0';
+        if (comma == NULL)
+            break;
+        p = comma + 1;
+    }
+    memcpy(cfg->cors_origins, list, sizeof(list));
+    cfg->cors_origin_count = count;
     return 0;
 }
 
@@ -1569,6 +1689,8 @@ void jw_config_free(jw_config_t *cfg)
     free_secret(&cfg->replicate_token);
     free(cfg->config_file);
     free(cfg->web_root);
+    free(cfg->api_keys_file);
+    free_secret(&cfg->session_secret);
 
     /* Zeroing also clears webhook_key, and it makes a second free harmless. */
     explicit_bzero(cfg, sizeof(*cfg));

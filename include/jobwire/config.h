@@ -22,6 +22,10 @@ typedef struct jw_cidr {
     int prefix_len;
 } jw_cidr_t;
 
+/* Most JOBWIRE_CORS_ORIGINS entries, and the longest origin. */
+#define JW_CONFIG_MAX_ORIGINS 32
+#define JW_CONFIG_ORIGIN_MAX 256
+
 /* Most JOBWIRE_PRICES entries. */
 #define JW_CONFIG_MAX_PRICES 64
 
@@ -96,6 +100,19 @@ typedef struct jw_config {
     /* Streams and consumer. */
     long changes_maxlen;      /* JOBWIRE_CHANGES_MAXLEN, default 100000 */
     int claim_idle_ms;        /* JOBWIRE_CLAIM_IDLE_MS, default 30000 */
+
+    /* Access control. */
+    char *api_keys_file;      /* JOBWIRE_API_KEYS_FILE, NULL: loopback clients only */
+    int allow_anonymous;      /* JOBWIRE_ALLOW_ANONYMOUS, default 0 */
+    char *session_secret;     /* JOBWIRE_SESSION_SECRET; never logged */
+    int session_ttl_s;        /* JOBWIRE_SESSION_TTL, default 43200 */
+    int cookie_secure;        /* JOBWIRE_COOKIE_SECURE: -1 auto (an https public URL), 0, 1 */
+    char cors_origins[JW_CONFIG_MAX_ORIGINS][JW_CONFIG_ORIGIN_MAX]; /* JOBWIRE_CORS_ORIGINS */
+    int cors_origin_count;
+    int rate_limit_per_min;   /* JOBWIRE_RATE_LIMIT, mutating calls per key, 0: off */
+    int login_rate_per_min;   /* JOBWIRE_LOGIN_RATE_LIMIT, logins per client IP, 0: off */
+    long audit_maxlen;        /* JOBWIRE_AUDIT_MAXLEN, default 100000 */
+    int metrics_auth;         /* JOBWIRE_METRICS_AUTH: /metrics needs a read key */
 
     int log_level;            /* JOBWIRE_LOG_LEVEL, a jw_log_level_t, default info */
     char *web_root;           /* JOBWIRE_WEB_ROOT, the dashboard's files; NULL: found at start */

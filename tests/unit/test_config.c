@@ -29,7 +29,10 @@ static const char *const env_names[] = {
     "JOBWIRE_LOG_LEVEL",        "JOBWIRE_REPLICATE_TIMEOUT_MS", "JOBWIRE_REPLICATE_CONNECT_MS",
     "JOBWIRE_REPLICATE_INFLIGHT", "JOBWIRE_REPLICATE_ATTEMPTS",
     "JOBWIRE_POLL_RATE",        "JOBWIRE_STALE_AFTER",      "JOBWIRE_PRICES",
-    "JOBWIRE_DEFAULT_PRICE",    "JOBWIRE_WEB_ROOT",
+    "JOBWIRE_DEFAULT_PRICE",    "JOBWIRE_WEB_ROOT",         "JOBWIRE_API_KEYS_FILE",
+    "JOBWIRE_ALLOW_ANONYMOUS",  "JOBWIRE_SESSION_SECRET",   "JOBWIRE_SESSION_TTL",
+    "JOBWIRE_COOKIE_SECURE",    "JOBWIRE_CORS_ORIGINS",     "JOBWIRE_RATE_LIMIT",
+    "JOBWIRE_LOGIN_RATE_LIMIT", "JOBWIRE_AUDIT_MAXLEN",     "JOBWIRE_METRICS_AUTH",
 };
 
 #define ENV_COUNT (sizeof(env_names) / sizeof(env_names[0]))
@@ -527,6 +530,44 @@ static void test_web_root(void)
     expect_env_error("JOBWIRE_WEB_ROOT", "/no/such/dir/jobwire-web", "must be an existing directory");
     CHECK(strstr(err, "JOBWIRE_WEB_ROOT") != NULL);
     expect_env_error("JOBWIRE_WEB_ROOT", "/dev/null", "must be an existing directory");
+}
+
+static void test_auth_settings(void)
+{
+    jw_config_t cfg;
+
+    CHECK_INT(load_env(&cfg, NULL, NULL), 0);
+    CHECK(cfg.api_keys_file == NULL);
+    CHECK(cfg.session_secret == NULL);
+    CHECK_INT(cfg.allow_anonymous, 0);
+    CHECK_INT(cfg.session_ttl_s, 43200);
+    CHECK_INT(cfg.cookie_secure, -1);
+    CHECK_INT(cfg.cors_origin_count, 0);
+    CHECK_INT(cfg.rate_limit_per_min, 60);
+    CHECK_INT(cfg.login_rate_per_min, 10);
+    CHECK_INT(cfg.metrics_auth, 0);
+    jw_config_free(&cfg);
+
+    CHECK_INT(load_env(&cfg, "JOBWIRE_CORS_ORIGINS",
+                       "https://ops.example.com, http://localhost:3000,https://[::1]:8443"), 0);
+    CHECK_INT(cfg.cors_origin_count, 3);
+    CHECK_STR(cfg.cors_origins[0], "https://ops.example.com");
+    CHECK_STR(cfg.cors_origins[1], "http://localhost:3000");
+    CHECK_STR(cfg.cors_origins[2], "https://[::1]:8443");
+    jw_config_free(&cfg);
+
+    expect_env_error("JOBWIRE_CORS_ORIGINS", "https://ops.example.com/app", "origins like");
+    expect_env_error("JOBWIRE_CORS_ORIGINS", "*", "origins like");
+    expect_env_error("JOBWIRE_CORS_ORIGINS", "https://a.example,", "origins like");
+    expect_env_error("JOBWIRE_API_KEYS_FILE", "/no/such/jobwire-keys", "must be a readable file");
+    expect_env_error("JOBWIRE_API_KEYS_FILE", "/tmp", "must be a readable file");
+
+    /* The secret is a credential: a refusal never repeats it. */
+    expect_env_error("JOBWIRE_SESSION_SECRET", "short-secret-123", "must be 32-1024 characters");
+    CHECK(strstr(err, "short-secret-123") == NULL);
+    CHECK_INT(load_env(&cfg, "JOBWIRE_SESSION_SECRET", "0123456789abcdef0123456789abcdef"), 0);
+    CHECK_STR(cfg.session_secret, "0123456789abcdef0123456789abcdef");
+    jw_config_free(&cfg);
 }
 
 static void test_booleans(void)
@@ -1163,6 +1204,7 @@ int main(void)
     test_combinations();
     test_urls_and_token();
     test_web_root();
+    test_auth_settings();
     test_booleans();
     test_poll_enabled_decision();
     test_log_level();
