@@ -111,78 +111,6 @@ static int read_last_event_id(h2o_req_t *req, jw_sse_request_t *sse)
     return 0;
 }
 
-/* --- client address -------------------------------------------------------------- */
-
-static int parse_ip(const char *text, size_t len, int *family, unsigned char addr[16])
-{
-    char buf[64];
-
-    while (len > 0 && (*text == ' ' || *text == '\t')) {
-        text++;
-        len--;
-    }
-    while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\t'))
-        len--;
-    if (len == 0 || len >= sizeof(buf))
-        return -1;
-    memcpy(buf, text, len);
-    buf[len] = '\0';
-    if (inet_pton(AF_INET, buf, addr) == 1) {
-        *family = AF_INET;
-        return 0;
-    }
-    if (inet_pton(AF_INET6, buf, addr) == 1) {
-        *family = AF_INET6;
-        return 0;
-    }
-    return -1;
-}
-
-/* Walks X-Forwarded-For from the right past trusted proxies; the first
- * untrusted entry is the client. Returns 0 with out set, or -1. */
-static int forwarded_client(jw_app_t *app, h2o_req_t *req, char *out, size_t size)
-{
-    h2o_iovec_t xff = jw_http_header(req, "x-forwarded-for");
-    size_t end = xff.len;
-
-    while (xff.base != NULL && end > 0) {
-        size_t start = end;
-        while (start > 0 && xff.base[start - 1] != ',')
-            start--;
-
-        int family;
-        unsigned char addr[16];
-        if (parse_ip(xff.base + start, end - start, &family, addr) != 0)
-            return -1;
-        if (!jw_config_is_trusted_proxy(app->cfg, family, addr)) {
-            inet_ntop(family, addr, out, (socklen_t)size);
-            return 0;
-        }
-        end = start > 0 ? start - 1 : 0;
-    }
-    return -1;
-}
-
-static void client_ip(jw_app_t *app, h2o_req_t *req, char *out, size_t size)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
-    int family = ss.ss_family;
-    unsigned char addr[16];
-
-    snprintf(out, size, "-");
-    if (len == 0)
-        return;
-    if (family == AF_INET)
-        memcpy(addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
-    else
-        memcpy(addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
-    inet_ntop(family, addr, out, (socklen_t)size);
-
-    if (jw_config_is_trusted_proxy(app->cfg, family, addr))
-        forwarded_client(app, req, out, size);
-}
-
 /* --- limits and lease ------------------------------------------------------------ */
 
 static void reject_per_ip(h2o_req_t *req, jw_app_t *app, const char *ip)
@@ -231,7 +159,7 @@ void jw_api_events(jw_app_t *app, h2o_req_t *req)
         free_stream_req(sr);
         return;
     }
-    client_ip(app, req, sr->sse.ip, sizeof(sr->sse.ip));
+    jw_http_client_ip(app, req, sr->sse.ip, sizeof(sr->sse.ip));
 
     if (app->shutting_down) {
         jw_http_send_error(req, JW_E_SHUTTING_DOWN, "this replica is shutting down; reconnect");

@@ -572,17 +572,6 @@ static void on_cancel_applied(void *data, jw_store_err_t err, const jw_apply_res
     job_op_free(op);
 }
 
-static void now_iso(char out[48])
-{
-    struct timeval tv;
-    struct tm tm;
-
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    snprintf(out, 48, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv.tv_usec);
-}
-
 /* Replicate returned 404 for the job, so nothing will ever finish it and
  * it is recorded as cancelled here. The event has no log fields, so the
  * stored stage, progress and last log stay as they are. */
@@ -591,7 +580,7 @@ static void mark_cancelled(job_op_t *op)
     jw_fields_t fields = {.count = 0};
     char completed[48];
 
-    now_iso(completed);
+    jw_iso_now(completed);
     jw_fields_add_str(&fields, "job_id", op->job_id);
     jw_fields_add_str(&fields, "provider", "replicate");
     jw_fields_add_str(&fields, "kind", op->kind[0] != '\0' ? op->kind : NULL);

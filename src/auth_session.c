@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -152,4 +153,54 @@ void jw_session_csrf(const unsigned char *secret, size_t secret_len, const jw_se
         sodium_bin2hex(out, size, mac, sizeof(mac));
     else if (size > 0)
         out[0] = '\0';
+}
+
+static size_t skip_spaces(const char *p, size_t i, size_t len)
+{
+    while (i < len && (p[i] == ' ' || p[i] == '\t'))
+        i++;
+    return i;
+}
+
+int jw_cookie_find(const char *header, size_t len, const char *name, const char **value,
+                   size_t *vlen)
+{
+    size_t nlen = strlen(name), i = 0;
+
+    while (i < len) {
+        i = skip_spaces(header, i, len);
+        size_t end = i;
+        while (end < len && header[end] != ';')
+            end++;
+        /* One "name=value" pair lies in [i, end). */
+        if (end - i > nlen && memcmp(header + i, name, nlen) == 0 && header[i + nlen] == '=') {
+            size_t v = i + nlen + 1, e = end;
+            while (e > v && (header[e - 1] == ' ' || header[e - 1] == '\t'))
+                e--;
+            *value = header + v;
+            *vlen = e - v;
+            return 1;
+        }
+        i = end + 1;
+    }
+    return 0;
+}
+
+int jw_bearer_token(const char *header, size_t len, const char **token, size_t *tlen)
+{
+    static const char scheme[] = "bearer";
+    size_t slen = sizeof(scheme) - 1;
+
+    if (len <= slen + 1 || strncasecmp(header, scheme, slen) != 0 ||
+        (header[slen] != ' ' && header[slen] != '\t'))
+        return 0;
+    size_t i = skip_spaces(header, slen, len);
+    size_t e = len;
+    while (e > i && (header[e - 1] == ' ' || header[e - 1] == '\t'))
+        e--;
+    if (e == i)
+        return 0;
+    *token = header + i;
+    *tlen = e - i;
+    return 1;
 }

@@ -1784,7 +1784,9 @@ void jw_config_print_help(const char *argv0)
     int width = 0;
 
     name = name != NULL ? name + 1 : (argv0 != NULL && argv0[0] != '\0' ? argv0 : "jobwire");
-    printf("usage: %s [--config FILE] [--check-config] [--help] [--version]\n\n", name);
+    printf("usage: %s [--config FILE] [--check-config] [--help] [--version]\n", name);
+    printf("       %s hash-key [KEY]   print the sha256: form of an API key for the key "
+           "file\n\n", name);
     printf("  --config FILE   read settings from a YAML file; the environment overrides it\n"
            "  --check-config  load and check the configuration, then exit\n"
            "  --help          print this help and exit\n"

@@ -1,9 +1,9 @@
 /*
- * The H2O server: one host, one catch-all handler that routes by method
- * and path, and a filter that turns H2O's own plain-text errors (an
+ * The H2O server: one host, one catch-all handler that hands each request
+ * to the route table (http_routes.c), and a filter that turns H2O's own plain-text errors (an
  * oversize body, a malformed request) into the API's JSON errors.
  */
-#include "jobwire/http.h"
+#include "http_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,129 +31,9 @@ typedef struct route_handler {
     jw_app_t *app;
 } route_handler_t;
 
-static int path_is(h2o_iovec_t path, const char *expected)
-{
-    size_t len = strlen(expected);
-
-    /* A trailing slash is served, not redirected: Replicate does not
-     * follow redirects. */
-    if (path.len == len + 1 && path.base[len] == '/')
-        path.len--;
-    return path.len == len && memcmp(path.base, expected, len) == 0;
-}
-
-static int method_is(h2o_req_t *req, const char *method)
-{
-    return h2o_memis(req->method.base, req->method.len, method, strlen(method));
-}
-
-static void method_not_allowed(h2o_req_t *req, const char *allow)
-{
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
-    jw_http_send_error(req, JW_E_METHOD_NOT_ALLOWED, "%.*s is not allowed here; use %s",
-                       (int)req->method.len, req->method.base, allow);
-}
-
-/* Routes /api/cloud/jobs/{id} and /api/cloud/jobs/{id}/inline-progress. */
-static int route_job(jw_app_t *app, h2o_req_t *req, h2o_iovec_t path)
-{
-    static const char prefix[] = "/api/cloud/jobs/";
-    size_t plen = sizeof(prefix) - 1;
-
-    if (path.len <= plen || memcmp(path.base, prefix, plen) != 0)
-        return 0;
-
-    h2o_iovec_t rest = h2o_iovec_init(path.base + plen, path.len - plen);
-    const char *slash = memchr(rest.base, '/', rest.len);
-    h2o_iovec_t id = h2o_iovec_init(rest.base, slash ? (size_t)(slash - rest.base) : rest.len);
-    h2o_iovec_t tail = slash ? h2o_iovec_init(slash, rest.len - id.len) : h2o_iovec_init("", 0);
-
-    if (tail.len == 0 || path_is(tail, "")) {
-        if (method_is(req, "GET"))
-            jw_api_get_job(app, req, id);
-        else if (method_is(req, "DELETE"))
-            jw_api_delete_job(app, req, id);
-        else
-            method_not_allowed(req, "GET, DELETE");
-    } else if (path_is(tail, "/inline-progress")) {
-        if (method_is(req, "GET"))
-            jw_api_inline_progress(app, req, id);
-        else
-            method_not_allowed(req, "GET");
-    } else if (path_is(tail, "/logs")) {
-        if (method_is(req, "GET"))
-            jw_api_job_logs(app, req, id);
-        else
-            method_not_allowed(req, "GET");
-    } else if (path_is(tail, "/cancel")) {
-        if (method_is(req, "POST"))
-            jw_api_cancel_job(app, req, id);
-        else
-            method_not_allowed(req, "POST");
-    } else {
-        return 0;
-    }
-    return 1;
-}
-
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
-    jw_app_t *app = ((route_handler_t *)self)->app;
-    h2o_iovec_t path = req->path_normalized;
-
-    if (path_is(path, "/api/webhooks/replicate")) {
-        if (method_is(req, "POST"))
-            jw_webhook_replicate(app, req);
-        else
-            method_not_allowed(req, "POST");
-    } else if (path_is(path, "/api/events")) {
-        if (method_is(req, "GET"))
-            jw_api_events(app, req);
-        else
-            method_not_allowed(req, "GET");
-    } else if (path_is(path, "/healthz")) {
-        jw_api_health(app, req);
-    } else if (path_is(path, "/readyz")) {
-        jw_api_ready(app, req);
-    } else if (path_is(path, "/metrics")) {
-        jw_api_metrics(app, req);
-    } else if (path_is(path, "/api/cloud/jobs/sync")) {
-        if (method_is(req, "POST"))
-            jw_api_sync(app, req);
-        else
-            method_not_allowed(req, "POST");
-    } else if (path_is(path, "/api/cloud/providers/replicate/validate")) {
-        if (method_is(req, "GET"))
-            jw_api_validate(app, req);
-        else
-            method_not_allowed(req, "GET");
-    } else if (path_is(path, "/api/cloud/polling/status")) {
-        if (method_is(req, "GET"))
-            jw_api_polling_status(app, req);
-        else
-            method_not_allowed(req, "GET");
-    } else if (path_is(path, "/api/cloud/polling/setting")) {
-        if (method_is(req, "PUT"))
-            jw_api_polling_setting(app, req);
-        else
-            method_not_allowed(req, "PUT");
-    } else if (path_is(path, "/api/cloud/metrics")) {
-        if (method_is(req, "GET"))
-            jw_api_cloud_metrics(app, req);
-        else
-            method_not_allowed(req, "GET");
-    } else if (path_is(path, "/api/cloud/jobs")) {
-        if (method_is(req, "GET"))
-            jw_api_list_jobs(app, req);
-        else
-            method_not_allowed(req, "GET");
-    } else if (!route_job(app, req, path)) {
-        if (jw_http_static_request(req))
-            return -1; /* the dashboard's files, served by the next handler */
-        jw_http_send_error(req, JW_E_NOT_FOUND, "no route for %.*s %.*s", (int)req->method.len,
-                           req->method.base, (int)path.len, path.base);
-    }
-    return 0;
+    return jw_http_route(((route_handler_t *)self)->app, req);
 }
 
 /* --- JSON bodies for H2O's own errors --------------------------------- */
@@ -206,8 +86,14 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
     /* While draining, each answer (also one to a request that arrived
      * before the signal) closes its connection, so the client or the load
      * balancer sends its next request to another replica. */
-    if (((app_filter_t *)self)->app->shutting_down)
+    jw_app_t *app = ((app_filter_t *)self)->app;
+    if (app->shutting_down)
         req->http1_is_persistent = 0;
+
+    /* Every answer, errors and event streams included, passes here once:
+     * the place for CORS headers and for closing an audit record. */
+    jw_http_cors_headers(app, req);
+    jw_http_audit_on_response(req);
 
     ssize_t ct = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
     int plain_error = req->res.status >= 400 && ct >= 0 &&
@@ -215,7 +101,6 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
                                 req->res.headers.entries[ct].value.len,
                                 H2O_STRLIT("text/plain; charset=utf-8"));
 
-    (void)self;
     if (plain_error) {
         json_error_ostream_t *os =
             (void *)h2o_add_ostream(req, sizeof(json_error_ostream_t), slot);

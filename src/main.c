@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "jobwire/app.h"
+#include "jobwire/auth_setup.h"
 #include "jobwire/config.h"
 #include "jobwire/consumer.h"
 #include "jobwire/http.h"
@@ -28,6 +29,7 @@
 typedef struct service {
     uv_loop_t *loop;
     jw_config_t cfg;
+    jw_keyring_t keys;
     jw_app_t app;
     jw_http_t *http;
     uv_signal_t sigterm;
@@ -46,6 +48,8 @@ typedef struct options {
 /* Returns 0 to run, 1 to exit successfully, 2 on a usage error. */
 static int parse_args(int argc, char **argv, options_t *opts)
 {
+    if (argc > 1 && strcmp(argv[1], "hash-key") == 0)
+        return jw_auth_hash_key_command(argc, argv) == 0 ? 1 : 2;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             jw_config_print_help(argv[0]);
@@ -172,6 +176,7 @@ static int start(service_t *svc)
     uv_timer_init(svc->loop, &svc->drain_timer);
     svc->drain_timer.data = svc;
     log_startup(&svc->cfg);
+    jw_auth_log_mode(&svc->app);
     return 0;
 }
 
@@ -191,6 +196,12 @@ int main(int argc, char **argv)
         return 1;
     }
     jw_log_min_level = (jw_log_level_t)svc.cfg.log_level;
+    svc.app.cfg = &svc.cfg;
+    if (jw_auth_setup(&svc.app, &svc.keys, err, sizeof(err)) != 0) {
+        fprintf(stderr, "jobwire: invalid configuration: %s\n", err);
+        jw_config_free(&svc.cfg);
+        return 1;
+    }
     if (opts.check_only) {
         printf("configuration is valid\n");
         jw_config_free(&svc.cfg);
@@ -208,6 +219,7 @@ int main(int argc, char **argv)
     jw_consumer_free(svc.app.consumer);
     jw_replicate_free(svc.app.replicate);
     jw_poller_free(svc.app.poller);
+    jw_keyring_free(&svc.keys);
     jw_config_free(&svc.cfg);
     return 0;
 }

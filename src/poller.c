@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "jobwire/fields.h"
+#include "jobwire/event.h"
 #include "jobwire/log.h"
 #include "jobwire/replicate_client.h"
 #include "jobwire/store_poller.h"
@@ -88,17 +89,6 @@ static long long wall_ms(void)
 
     gettimeofday(&tv, NULL);
     return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-static void now_iso(char out[48])
-{
-    struct timeval tv;
-    struct tm tm;
-
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    snprintf(out, 48, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv.tv_usec);
 }
 
 /* The stale check needs webhooks to be on (else polling covers it) and a
@@ -193,7 +183,7 @@ static void record_tick(jw_poller_t *p, const tick_t *t, uint64_t duration_ms)
     jw_fields_t f = {.count = 0};
     char at[48];
 
-    now_iso(at);
+    jw_iso_now(at);
     jw_fields_add_str(&f, "leader", p->replica);
     jw_fields_add_str(&f, "last_tick_at", at);
     jw_fields_add_str(&f, "last_error", t->first_error);

@@ -14,8 +14,8 @@ extern const char jw_lua_ingest[], jw_lua_apply[], jw_lua_list[], jw_lua_trim[],
     jw_lua_sse_lease[];
 extern const size_t jw_lua_ingest_len, jw_lua_apply_len, jw_lua_list_len, jw_lua_trim_len,
     jw_lua_sse_lease_len;
-extern const char jw_lua_active[], jw_lua_delete[];
-extern const size_t jw_lua_active_len, jw_lua_delete_len;
+extern const char jw_lua_active[], jw_lua_delete[], jw_lua_rate_limit[];
+extern const size_t jw_lua_active_len, jw_lua_delete_len, jw_lua_rate_limit_len;
 
 /* How long Redis may leave a command unanswered before the connection is
  * dropped. The blocking connections add the longest BLOCK time any caller
@@ -44,6 +44,9 @@ static const char *script_text(jw_script_id_t id, size_t *len)
     case JW_SCRIPT_DELETE:
         *len = jw_lua_delete_len;
         return jw_lua_delete;
+    case JW_SCRIPT_RATE_LIMIT:
+        *len = jw_lua_rate_limit_len;
+        return jw_lua_rate_limit;
     default:
         *len = jw_lua_trim_len;
         return jw_lua_trim;

@@ -10,6 +10,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "jobwire/event.h"
 #include "jobwire/log.h"
 #include "store_internal.h"
 
@@ -116,17 +117,6 @@ static void on_delete(jw_store_t *store, redisReply *reply, void *data)
     free(op);
 }
 
-static void format_now_iso(char iso[48])
-{
-    struct timeval tv;
-    struct tm tm;
-
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    snprintf(iso, 48, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv.tv_usec);
-}
-
 void jw_store_delete_job(jw_store_t *store, const char *job_id, jw_delete_cb cb, void *data)
 {
     char changes_key[128], now_iso[48], maxlen[24];
@@ -135,7 +125,7 @@ void jw_store_delete_job(jw_store_t *store, const char *job_id, jw_delete_cb cb,
 
     snprintf(changes_key, sizeof(changes_key), "%schanges", store->cfg->redis_prefix);
     snprintf(maxlen, sizeof(maxlen), "%ld", store->cfg->changes_maxlen);
-    format_now_iso(now_iso);
+    jw_iso_now(now_iso);
     for (int i = 0; i < 5; i++)
         argvlen[i] = strlen(argv[i]);
 

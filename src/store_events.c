@@ -290,3 +290,18 @@ void jw_store_change_bounds(jw_store_t *store, jw_bounds_cb cb, void *data)
         cb(data, JW_STORE_UNAVAILABLE, "", "0-0");
     }
 }
+
+void jw_store_audit_range(jw_store_t *store, const char *before_id, int count, jw_entries_cb cb,
+                          void *data)
+{
+    char key[128], end[64], count_text[16];
+    const char *argv[] = {"XREVRANGE", key, end, "-", "COUNT", count_text};
+
+    snprintf(key, sizeof(key), "%saudit", store->cfg->redis_prefix);
+    if (before_id != NULL)
+        snprintf(end, sizeof(end), "(%s", before_id);
+    else
+        snprintf(end, sizeof(end), "+");
+    snprintf(count_text, sizeof(count_text), "%d", count);
+    send_entries_cmd(store, JW_CONN_COMMANDS, new_entries_op(cb, data, SHAPE_RANGE), 6, argv);
+}

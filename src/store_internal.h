@@ -45,6 +45,7 @@ typedef enum jw_script_id {
     JW_SCRIPT_SSE_LEASE,
     JW_SCRIPT_ACTIVE,
     JW_SCRIPT_DELETE,
+    JW_SCRIPT_RATE_LIMIT,
     JW_SCRIPT_COUNT,
 } jw_script_id_t;
 

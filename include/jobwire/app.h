@@ -17,6 +17,7 @@
 struct jw_replicate;
 struct jw_hub;
 struct jw_poller;
+struct jw_keyring;
 
 /* Webhook outcomes counted for /metrics. */
 typedef enum jw_webhook_result {
@@ -39,6 +40,11 @@ typedef struct jw_app {
      * Replicate at start when only a public URL is configured. */
     int has_webhook_key;
     jw_verify_key_t webhook_key;
+    /* Access control: the API keys (NULL without a key file) and the
+     * secret that signs session cookies. */
+    const struct jw_keyring *keys;
+    unsigned char session_secret[64];
+    size_t session_secret_len;
     int shutting_down;
     uint64_t webhooks[JW_WEBHOOK_RESULT_COUNT];
     uint64_t requests_in_flight;

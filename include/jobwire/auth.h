@@ -118,6 +118,15 @@ jw_session_result_t jw_session_check(const unsigned char *secret, size_t secret_
 /* A short English reason for a result, for error messages. */
 const char *jw_session_result_message(jw_session_result_t result);
 
+/* Finds the cookie named name in a Cookie header ("a=1; b=2"). Returns 1
+ * with the value (quotes not removed) in *value and *vlen, or 0. */
+int jw_cookie_find(const char *header, size_t len, const char *name, const char **value,
+                   size_t *vlen);
+
+/* Reads "Bearer <token>" (the scheme in any case, one or more spaces).
+ * Returns 1 with the token, or 0 for another scheme or an empty token. */
+int jw_bearer_token(const char *header, size_t len, const char **token, size_t *tlen);
+
 /* Writes the CSRF token that belongs to a session (64 hex digits). */
 void jw_session_csrf(const unsigned char *secret, size_t secret_len, const jw_session_t *session,
                      char *out, size_t size);

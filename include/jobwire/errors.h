@@ -13,7 +13,15 @@
     X(INVALID_BODY, 400, "invalid_body")                                                           \
     X(BAD_REQUEST, 400, "bad_request")                                                             \
     X(JOB_ACTIVE, 400, "job_active")                                                               \
+    X(AUTH_NOT_CONFIGURED, 400, "auth_not_configured")                                             \
     X(INVALID_SIGNATURE, 401, "invalid_signature")                                                 \
+    X(UNAUTHORIZED, 401, "unauthorized")                                                           \
+    X(INVALID_API_KEY, 401, "invalid_api_key")                                                     \
+    X(INVALID_SESSION, 401, "invalid_session")                                                     \
+    X(FORBIDDEN, 403, "forbidden")                                                                 \
+    X(LOOPBACK_ONLY, 403, "loopback_only")                                                         \
+    X(CSRF_FAILED, 403, "csrf_token_invalid")                                                      \
+    X(ORIGIN_NOT_ALLOWED, 403, "origin_not_allowed")                                               \
     X(STALE_TIMESTAMP, 401, "stale_timestamp")                                                     \
     X(NOT_FOUND, 404, "not_found")                                                                 \
     X(JOB_NOT_FOUND, 404, "job_not_found")                                                         \
@@ -21,6 +29,7 @@
     X(CONFLICT, 409, "job_not_active")                                                             \
     X(PAYLOAD_TOO_LARGE, 413, "payload_too_large")                                                 \
     X(TOO_MANY_STREAMS, 429, "too_many_streams")                                                   \
+    X(RATE_LIMITED, 429, "rate_limited")                                                           \
     X(INTERNAL, 500, "internal_error")                                                             \
     X(PROVIDER_ERROR, 502, "provider_error")                                                       \
     X(PROVIDER_NOT_CONFIGURED, 503, "provider_not_configured")                                     \

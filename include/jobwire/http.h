@@ -75,6 +75,17 @@ void jw_api_cancel_job(jw_app_t *app, h2o_req_t *req, h2o_iovec_t job_id);
 void jw_api_job_logs(jw_app_t *app, h2o_req_t *req, h2o_iovec_t job_id);
 void jw_api_delete_job(jw_app_t *app, h2o_req_t *req, h2o_iovec_t job_id);
 
+/* Access control (api_auth.c): dashboard login, logout, the caller's
+ * session, and the audit trail. */
+void jw_api_login(jw_app_t *app, h2o_req_t *req);
+void jw_api_logout(jw_app_t *app, h2o_req_t *req);
+void jw_api_session(jw_app_t *app, h2o_req_t *req);
+void jw_api_audit(jw_app_t *app, h2o_req_t *req);
+
+/* Writes the client's address into out: the peer, or for a trusted
+ * proxy the first untrusted X-Forwarded-For entry. "-" when unknown. */
+void jw_http_client_ip(jw_app_t *app, h2o_req_t *req, char *out, size_t size);
+
 /* Poller and dashboard metrics (api_polling.c, api_metrics.c). */
 void jw_api_polling_status(jw_app_t *app, h2o_req_t *req);
 void jw_api_polling_setting(jw_app_t *app, h2o_req_t *req);

@@ -158,6 +158,31 @@ void jw_store_sse_release(jw_store_t *store, const char *ip, const char *member)
 /* Pings over the commands connection (readiness). */
 void jw_store_ping(jw_store_t *store, jw_done_cb cb, void *data);
 
+/* --- access control (store_auth.c) ----------------------------------- */
+
+/* allowed is 1 or 0; then value is the calls left in the burst, or the
+ * milliseconds until the next call is allowed. */
+typedef void (*jw_rate_cb)(void *data, jw_store_err_t err, int allowed, long long value);
+
+/* Counts one call against bucket, at most per_minute a minute across
+ * every replica. */
+void jw_store_rate_limit(jw_store_t *store, const char *bucket, int per_minute, jw_rate_cb cb,
+                         void *data);
+
+/* One audit entry: who did what to which job, and how it ended. */
+typedef struct jw_audit_entry {
+    const char *action, *key, *via, *ip, *job_id, *result;
+    int status;
+} jw_audit_entry_t;
+
+/* Appends an entry to the capped audit stream; a failure is logged. */
+void jw_store_audit_append(jw_store_t *store, const jw_audit_entry_t *entry);
+
+/* Reads up to count audit entries, newest first, older than before_id
+ * (NULL: from the newest). */
+void jw_store_audit_range(jw_store_t *store, const char *before_id, int count, jw_entries_cb cb,
+                          void *data);
+
 /* --- provider endpoints (store_active.c) ------------------------------ */
 
 typedef struct jw_active_job {
