@@ -44,19 +44,28 @@ static void refuse_with(jw_principal_t *p, jw_error_t error, const char *reason)
     p->reason = reason;
 }
 
-/* Without a key file: everyone when allowed, else loopback clients only. */
-static void identify_keyless(jw_app_t *app, jw_principal_t *p)
+/*
+ * Without a key file: everyone when allowed, else loopback clients only.
+ * A loopback peer that sends X-Forwarded-For without being a trusted
+ * proxy is a proxy on this host relaying someone else, so it is not
+ * taken for a local client.
+ */
+static void identify_keyless(jw_app_t *app, h2o_req_t *req, jw_principal_t *p)
 {
+    int relayed = !p->forwarded && (jw_http_header(req, "x-forwarded-for").base != NULL ||
+                                     jw_http_header(req, "forwarded").base != NULL);
+
     if (app->cfg->allow_anonymous) {
         p->kind = JW_PRINCIPAL_ANONYMOUS;
         p->roles = JW_ROLE_ALL;
-    } else if (jw_http_ip_is_loopback(p->ip)) {
+    } else if (jw_http_ip_is_loopback(p->ip) && !relayed) {
         p->kind = JW_PRINCIPAL_LOOPBACK;
         p->roles = JW_ROLE_ALL;
     } else {
         refuse_with(p, JW_E_LOOPBACK_ONLY,
-                    "no API keys are configured, so only loopback clients are served; set "
-                    "JOBWIRE_API_KEYS_FILE (or JOBWIRE_ALLOW_ANONYMOUS=true on a trusted network)");
+                    "no API keys are configured, so only loopback clients are served (requests "
+                    "relayed by an untrusted proxy are not); set JOBWIRE_API_KEYS_FILE, or "
+                    "JOBWIRE_ALLOW_ANONYMOUS=true on a trusted network");
     }
 }
 
@@ -110,9 +119,9 @@ void jw_http_identify(jw_app_t *app, h2o_req_t *req, jw_principal_t *p)
     size_t len;
 
     memset(p, 0, sizeof(*p));
-    jw_http_client_ip(app, req, p->ip, sizeof(p->ip));
+    p->forwarded = jw_http_client_ip(app, req, p->ip, sizeof(p->ip));
     if (app->keys == NULL) {
-        identify_keyless(app, p);
+        identify_keyless(app, req, p);
         return;
     }
 

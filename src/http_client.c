@@ -60,7 +60,7 @@ static int forwarded_client(jw_app_t *app, h2o_req_t *req, char *out, size_t siz
     return -1;
 }
 
-void jw_http_client_ip(jw_app_t *app, h2o_req_t *req, char *out, size_t size)
+int jw_http_client_ip(jw_app_t *app, h2o_req_t *req, char *out, size_t size)
 {
     struct sockaddr_storage ss;
     socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
@@ -69,7 +69,7 @@ void jw_http_client_ip(jw_app_t *app, h2o_req_t *req, char *out, size_t size)
 
     snprintf(out, size, "-");
     if (len == 0)
-        return;
+        return 0;
     if (family == AF_INET)
         memcpy(addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
     else
@@ -77,7 +77,8 @@ void jw_http_client_ip(jw_app_t *app, h2o_req_t *req, char *out, size_t size)
     inet_ntop(family, addr, out, (socklen_t)size);
 
     if (jw_config_is_trusted_proxy(app->cfg, family, addr))
-        forwarded_client(app, req, out, size);
+        return forwarded_client(app, req, out, size) == 0;
+    return 0;
 }
 
 int jw_http_ip_is_loopback(const char *ip)

@@ -328,7 +328,9 @@ class FailoverTest(unittest.TestCase):
         self.lb_port = free_port()
         self.ports = [free_port() for _ in range(3)]
         self.env = {"JOBWIRE_LOG_LEVEL": "info", "JOBWIRE_CLAIM_IDLE_MS": "2000",
-                    "JOBWIRE_SSE_MAX_PER_IP": "10000", "JOBWIRE_SSE_HEARTBEAT": "2"}
+                    "JOBWIRE_SSE_MAX_PER_IP": "10000", "JOBWIRE_SSE_HEARTBEAT": "2",
+                    # HAProxy on loopback relays with X-Forwarded-For, as deployed.
+                    "JOBWIRE_TRUSTED_PROXIES": "127.0.0.1/32"}
         self.replicas = [Jobwire(self.redis, env=self.env, port=p, name=f"replica{i + 1}")
                          for i, p in enumerate(self.ports)]
         for r in self.replicas:
