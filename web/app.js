@@ -9,6 +9,9 @@
  *   when a job leaves "running".
  * - While any job is active, the list is reloaded with sync_active=true
  *   every 30 s as a safety net beside the events, and never while none is.
+ * - Nothing of the above starts before GET /api/auth/session succeeds.
+ *   When the server has API keys, a 401 shows the login form, and the
+ *   session's CSRF token is kept in memory only and sent on every change.
  */
 (function () {
   'use strict';
@@ -23,6 +26,9 @@
   const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
   const EVENT_FIELDS = ['status', 'stage', 'progress', 'last_log', 'cost_usd', 'error_message',
     'started_at', 'completed_at', 'updated_at', 'version', 'revision'];
+  const SAFE_METHODS = new Set(['GET', 'HEAD']);
+  /* setTimeout fires at once for delays above 2^31 - 1 ms (about 24.8 days). */
+  const MAX_TIMEOUT_MS = 2147483647;
 
   const $ = (id) => document.getElementById(id);
   const state = {
@@ -40,12 +46,30 @@
     events: null,
     lastEventId: '',
     reconnectTimer: null,
+    tickTimer: null,
+    expiryTimer: null,
+    running: false,       /* the list, events and timers are started */
+    view: 'loading',      /* 'loading', 'login', 'blocked' or 'dashboard' */
+    session: null,        /* the body of GET /api/auth/session */
+    csrfToken: null,      /* sent as X-CSRF-Token on changes, kept out of web storage */
   };
 
   /* ---- helpers ---------------------------------------------------------- */
 
+  /*
+   * Fetches a JSON endpoint and returns its body, or throws an Error with
+   * the server's message, .status and .code (the "error" field). Changes
+   * carry the session's CSRF token. A 401 from any endpoint but the login
+   * itself shows the login form, and 403 loopback_only shows why the
+   * server refuses this browser.
+   */
   async function api(path, options) {
-    const res = await fetch(path, Object.assign({headers: {Accept: 'application/json'}}, options));
+    const init = Object.assign({}, options);
+    const method = (init.method || 'GET').toUpperCase();
+    const headers = Object.assign({Accept: 'application/json'}, init.headers);
+    if (!SAFE_METHODS.has(method) && state.csrfToken) headers['X-CSRF-Token'] = state.csrfToken;
+    init.headers = headers;
+    const res = await fetch(path, init);
     let body = null;
     try {
       body = await res.json();
@@ -56,6 +80,8 @@
       const err = new Error(body && body.message ? body.message : `HTTP ${res.status}`);
       err.status = res.status;
       err.code = body && body.error;
+      if (res.status === 401 && path !== '/api/auth/login') requireLogin(err);
+      else if (err.code === 'loopback_only') showLoopbackOnly(err);
       throw err;
     }
     return body;
@@ -67,6 +93,17 @@
     el.textContent = text;
     $('toasts').appendChild(el);
     setTimeout(() => el.remove(), isError ? 8000 : 5000);
+  }
+
+  /* Shows a failed action as an error toast with the server's message. A
+   * 401 gets none because the login form already shows the reason. */
+  function reportFailure(action, err) {
+    if (err.status === 401) return;
+    let text = `${action} failed: ${err.message}`;
+    if (err.status === 403 && err.code === 'csrf_token_invalid') {
+      text += '. Reload the page to get a new session token.';
+    }
+    toast(text, true);
   }
 
   function parseTime(text) {
@@ -179,11 +216,13 @@
     li.querySelector('.duration').textContent = formatDuration(durationOf(job));
     li.querySelector('.cost').textContent = formatCost(job.cost_usd);
 
-    /* Cancel while active; delete once terminal (the API refuses the rest). */
+    /* Cancel while active; delete once terminal (the API refuses the rest).
+     * Both need the operate role. */
     const cancel = li.querySelector('.cancel');
     const del = li.querySelector('.delete');
-    cancel.hidden = !ACTIVE.has(status);
-    del.hidden = !TERMINAL.has(status);
+    const canOperate = hasRole('operate');
+    cancel.hidden = !canOperate || !ACTIVE.has(status);
+    del.hidden = !canOperate || !TERMINAL.has(status);
     cancel.setAttribute('aria-label', `Cancel job ${job.job_id}`);
     del.setAttribute('aria-label', `Delete job ${job.job_id}`);
     del.classList.add('danger');
@@ -297,6 +336,7 @@
     } catch (e) {
       return;
     }
+    if (!state.running) return;
     const job = data.job;
     if (state.rows.has(id)) {
       const current = state.jobs.get(id);
@@ -364,7 +404,7 @@
       return;
     }
     const job = state.jobs.get(id);
-    if (!job) return;
+    if (!job || !state.running) return;
     if (view.status && view.status !== 'running') {
       /* It moved on: the event stream brings the rest; read it once in case it did not. */
       job.status = view.status;
@@ -391,7 +431,9 @@
   function scheduleSafetyReload() {
     clearTimeout(state.safetyTimer);
     state.safetyTimer = null;
-    if (anyActive()) state.safetyTimer = setTimeout(() => loadJobs(true), SAFETY_RELOAD_MS);
+    if (state.running && anyActive()) {
+      state.safetyTimer = setTimeout(() => loadJobs(true), SAFETY_RELOAD_MS);
+    }
   }
 
   /* ---- metrics ------------------------------------------------------------------ */
@@ -409,6 +451,7 @@
       cost = m.total_cost;
       count = m.job_count;
     } catch (e) {
+      if (!state.running) return;
       if (e.status !== 404) {
         $('metrics-note').textContent = `Metrics unavailable: ${e.message}`;
         $('metrics-note').hidden = false;
@@ -422,6 +465,7 @@
         return;
       }
     }
+    if (!state.running) return;
     renderMetrics(counts, cost, count, note);
   }
 
@@ -477,12 +521,13 @@
       const n = Number(r.synced) || 0;
       toast(`Discovered ${n} ${n === 1 ? 'job' : 'jobs'} from Replicate`);
     } catch (e) {
-      toast(`Sync failed: ${e.message}`, true);
+      reportFailure('Sync', e);
     } finally {
       button.disabled = false;
       button.classList.remove('busy');
       button.removeAttribute('aria-busy');
     }
+    if (!state.running) return;
     await Promise.all([loadJobs(false), loadMetrics()]);
   }
 
@@ -491,7 +536,8 @@
       const r = await api(`/api/cloud/jobs/${encodeURIComponent(id)}/cancel`, {method: 'POST'});
       toast(r.cancelled ? `Cancelled ${id}` : `${id} is ${r.status}`);
     } catch (e) {
-      toast(`Cancel failed: ${e.message}`, true);
+      reportFailure('Cancel', e);
+      if (!state.running) return;
     }
     await insertNewJob(id);
   }
@@ -501,7 +547,7 @@
       await api(`/api/cloud/jobs/${encodeURIComponent(id)}`, {method: 'DELETE'});
       toast(`Deleted ${id}`);
     } catch (e) {
-      toast(`Delete failed: ${e.message}`, true);
+      reportFailure('Delete', e);
       return;
     }
     await Promise.all([loadJobs(false), loadMetrics()]);
@@ -542,12 +588,58 @@
     }
   }
 
+  function renderPolling(status) {
+    const el = $('polling-status');
+    el.textContent = `${status.is_active ? 'on' : 'off'} (${status.reason || status.source})`;
+    el.dataset.state = status.is_active ? 'valid' : 'unknown';
+    $('polling-mode').value = status.override == null ? 'auto' : (status.override ? 'on' : 'off');
+  }
+
+  async function loadPolling() {
+    const el = $('polling-status');
+    try {
+      renderPolling(await api('/api/cloud/polling/status'));
+    } catch (e) {
+      el.textContent = `check failed: ${e.message}`;
+      el.dataset.state = 'invalid';
+    }
+  }
+
+  /* PUT /api/cloud/polling/setting: true, false, or null for the configured rule. */
+  async function setPolling() {
+    const select = $('polling-mode');
+    const enabled = {auto: null, on: true, off: false}[select.value];
+    select.disabled = true;
+    try {
+      const status = await api('/api/cloud/polling/setting', {
+        method: 'PUT',
+        headers: {'Content-Type': 'application/json'},
+        body: JSON.stringify({enabled}),
+      });
+      renderPolling(status);
+      toast(`Job status polling is ${status.is_active ? 'on' : 'off'}`);
+    } catch (e) {
+      reportFailure('Changing job status polling', e);
+      if (state.running) await loadPolling();
+    } finally {
+      select.disabled = !hasRole('operate');
+    }
+  }
+
+  function closeSettings() {
+    $('settings').hidden = true;
+    $('settings-toggle').setAttribute('aria-expanded', 'false');
+  }
+
   function toggleSettings() {
     const panel = $('settings');
     const open = panel.hidden;
     panel.hidden = !open;
     $('settings-toggle').setAttribute('aria-expanded', String(open));
-    if (open) validateProvider();
+    if (open) {
+      validateProvider();
+      loadPolling();
+    }
   }
 
   /* ---- live events ------------------------------------------------------------------ */
@@ -581,31 +673,86 @@
       if (data && data.type === 'job_status_changed' && data.job_id) applyChange(data);
     };
     es.onerror = () => {
+      if (es !== state.events) return;
       setLive('reconnecting');
-      /* The browser retries by itself unless the server refused the stream. */
+      /* The browser retries by itself unless the server rejected the
+       * stream, as it does once the session has ended. So the session is
+       * checked before connecting again. */
       if (es.readyState === EventSource.CLOSED) {
-        state.reconnectTimer = setTimeout(connectEvents, RECONNECT_MS);
+        state.reconnectTimer = setTimeout(reconnectEvents, RECONNECT_MS);
       }
     };
   }
 
-  /* ---- start ------------------------------------------------------------------ */
+  async function reconnectEvents() {
+    try {
+      await api('/api/auth/session');
+    } catch (e) {
+      /* A 401 or 403 loopback_only has already replaced the dashboard.
+       * Any other failure, such as a stopped server, is retried by the
+       * new stream. */
+      if (e.status === 401 || e.code === 'loopback_only') return;
+    }
+    if (state.running) connectEvents();
+  }
 
-  function start() {
-    $('sync').addEventListener('click', sync);
-    $('settings-toggle').addEventListener('click', toggleSettings);
-    $('validate').addEventListener('click', validateProvider);
-    $('status-filter').addEventListener('change', (e) => setFilter(e.target.value));
-    $('prev').addEventListener('click', () => {
-      state.offset = Math.max(0, state.offset - PAGE_SIZE);
-      loadJobs(false);
-    });
-    $('next').addEventListener('click', () => {
-      state.offset += PAGE_SIZE;
-      loadJobs(false);
-    });
+  /* ---- access ------------------------------------------------------------------ */
+
+  function hasRole(role) {
+    return Boolean(state.session && Array.isArray(state.session.roles) && state.session.roles.includes(role));
+  }
+
+  /* Shows one of the page's views: 'login', 'blocked' or 'dashboard'. */
+  function showView(view) {
+    state.view = view;
+    const dashboard = view === 'dashboard';
+    $('login').hidden = view !== 'login';
+    $('blocked').hidden = view !== 'blocked';
+    $('dashboard').hidden = !dashboard;
+    $('toolbar-actions').hidden = !dashboard;
+    $('live').hidden = !dashboard;
+    if (!dashboard) closeSettings();
+  }
+
+  /* Shows the caller's name and roles for a session or a key, and hides
+   * what the roles do not allow. Loopback and anonymous callers have every
+   * role and no name to show. */
+  function renderAccess() {
+    const s = state.session;
+    const named = Boolean(s) && (s.via === 'session' || s.via === 'key');
+    $('account').hidden = !named;
+    if (named) {
+      $('account-name').textContent = s.name;
+      const roles = s.roles.length ? s.roles.join(', ') : 'none';
+      $('account-roles').textContent = `roles: ${roles}`;
+    }
+    $('logout').hidden = !(s && s.via === 'session');
+
+    const canOperate = hasRole('operate');
+    $('sync').hidden = !canOperate;
+    $('polling-mode').disabled = !canOperate;
+    $('polling-note').hidden = canOperate;
+    for (const [id, li] of state.rows) renderRow(li, state.jobs.get(id));
+  }
+
+  /* Starts the list, metrics, events and timers for a signed-in caller. */
+  function startDashboard(session) {
+    state.session = session;
+    state.csrfToken = session.csrf_token || null;
+    renderAccess();
+    showView('dashboard');
+    scheduleExpiryCheck(session.expires_at);
+    if (state.running) return;
+    state.running = true;
+    if (!hasRole('read')) {
+      showListError(`The key ${session.name} does not have the read role, so the job list cannot be shown.`);
+      setLive('offline');
+      return;
+    }
+    showListError('');
+    setLive('connecting');
     /* Durations of running jobs tick without a request. */
-    setInterval(() => {
+    state.tickTimer = setInterval(() => {
       for (const [id, job] of state.jobs) {
         if (ACTIVE.has(job.status)) renderRow(state.rows.get(id), job);
       }
@@ -615,5 +762,206 @@
     loadMetrics();
   }
 
-  start();
+  /* Closes the event stream, stops every timer and poll, and clears the
+   * rows, so nothing is requested or shown until the next start. */
+  function stopDashboard() {
+    state.running = false;
+    state.loadSeq += 1; /* responses to loads already sent are dropped */
+    if (state.events) {
+      state.events.close();
+      state.events = null;
+    }
+    state.lastEventId = '';
+    for (const timer of ['reconnectTimer', 'safetyTimer', 'metricsTimer', 'expiryTimer']) {
+      clearTimeout(state[timer]);
+      state[timer] = null;
+    }
+    clearInterval(state.tickTimer);
+    state.tickTimer = null;
+    for (const timer of state.pollers.values()) clearInterval(timer);
+    state.pollers.clear();
+    for (const li of state.rows.values()) {
+      if (observer) observer.unobserve(li);
+      li.remove();
+    }
+    state.rows.clear();
+    state.jobs.clear();
+    state.visible.clear();
+    state.total = 0;
+    state.offset = 0;
+    state.activeInStore = 0;
+    setLive('offline');
+  }
+
+  function forgetSession() {
+    state.session = null;
+    state.csrfToken = null;
+    renderAccess();
+  }
+
+  /* The session cookie expires with the session: check then, so an idle
+   * page shows the login form instead of stale rows.
+   * NOTE: the browser tests do not wait out a real session (60 s at least),
+   * so this timer is checked by reading only. */
+  function scheduleExpiryCheck(expiresAt) {
+    clearTimeout(state.expiryTimer);
+    state.expiryTimer = null;
+    const at = parseTime(expiresAt);
+    if (at == null) return;
+    /* At least 5 s, so a browser clock ahead of the server's cannot make a
+     * still valid session check itself in a tight loop. */
+    const delay = Math.min(MAX_TIMEOUT_MS, Math.max(5000, at - Date.now() + 1000));
+    state.expiryTimer = setTimeout(() => {
+      api('/api/auth/session').then(startDashboard, () => {});
+    }, delay);
+  }
+
+  function setLoginError(text) {
+    const el = $('login-error');
+    el.textContent = text;
+    el.hidden = !text;
+    $('login-key').setAttribute('aria-invalid', String(Boolean(text)));
+  }
+
+  /* Replaces the dashboard with the login form after a 401. */
+  function requireLogin(err) {
+    const wasRunning = state.running;
+    if (state.view === 'login') return;
+    stopDashboard();
+    forgetSession();
+    showView('login');
+    $('login-status').textContent = '';
+    if (wasRunning) {
+      setLoginError('Your session has ended. Log in again to continue.');
+    } else if (err && err.code === 'invalid_session') {
+      setLoginError(`Your session is no longer valid (${err.message}). Log in again.`);
+    } else {
+      setLoginError('');
+    }
+    $('login-key').focus();
+  }
+
+  function showBlocked(title, text, detail) {
+    stopDashboard();
+    forgetSession();
+    showView('blocked');
+    $('blocked-title').textContent = title;
+    $('blocked-text').textContent = text;
+    $('blocked-detail').textContent = detail || '';
+    $('blocked-detail').hidden = !detail;
+  }
+
+  function showLoopbackOnly(err) {
+    if (state.view === 'blocked') return;
+    showBlocked('This jobwire serves only its own host',
+      'The server has no API keys configured, so it answers only clients on its own machine ' +
+      '(loopback) and cannot offer a login. Open the dashboard on that machine, or ask its ' +
+      'operator to set JOBWIRE_API_KEYS_FILE so that you can log in with a key.',
+      `Server message: ${err.message}`);
+  }
+
+  function loginFailureText(err) {
+    if (err.status === 401) return `Login failed: ${err.message}.`;
+    if (err.status === 429) return `Too many login attempts: ${err.message}.`;
+    if (err.status) return `Login failed: ${err.message}.`;
+    return `Could not reach jobwire: ${err.message}.`;
+  }
+
+  async function logIn(event) {
+    event.preventDefault();
+    const input = $('login-key');
+    const key = input.value.trim();
+    if (!key) {
+      setLoginError('Enter an API key.');
+      input.focus();
+      return;
+    }
+
+    const button = $('login-submit');
+    button.disabled = true;
+    button.setAttribute('aria-busy', 'true');
+    setLoginError('');
+    $('login-status').textContent = '';
+
+    let session;
+    try {
+      session = await api('/api/auth/login', {
+        method: 'POST',
+        headers: {'Content-Type': 'application/json'},
+        body: JSON.stringify({key}),
+      });
+    } catch (e) {
+      if (state.view !== 'login') return; /* loopback_only replaced the form */
+      setLoginError(loginFailureText(e));
+      input.select();
+      input.focus();
+      return;
+    } finally {
+      button.disabled = false;
+      button.removeAttribute('aria-busy');
+    }
+
+    input.value = '';
+    startDashboard(session);
+  }
+
+  async function logOut() {
+    const button = $('logout');
+    button.disabled = true;
+    try {
+      await api('/api/auth/logout', {method: 'POST'});
+    } catch (e) {
+      reportFailure('Log out', e);
+      return;
+    } finally {
+      button.disabled = false;
+    }
+    stopDashboard();
+    forgetSession();
+    $('toasts').textContent = '';
+    showView('login');
+    setLoginError('');
+    $('login-status').textContent = 'You have logged out.';
+    $('login-key').focus();
+  }
+
+  /* ---- start ------------------------------------------------------------------ */
+
+  function bindControls() {
+    $('sync').addEventListener('click', sync);
+    $('settings-toggle').addEventListener('click', toggleSettings);
+    $('validate').addEventListener('click', validateProvider);
+    $('polling-mode').addEventListener('change', setPolling);
+    $('status-filter').addEventListener('change', (e) => setFilter(e.target.value));
+    $('prev').addEventListener('click', () => {
+      state.offset = Math.max(0, state.offset - PAGE_SIZE);
+      loadJobs(false);
+    });
+    $('next').addEventListener('click', () => {
+      state.offset += PAGE_SIZE;
+      loadJobs(false);
+    });
+    $('login-form').addEventListener('submit', logIn);
+    $('logout').addEventListener('click', logOut);
+    $('blocked-retry').addEventListener('click', boot);
+  }
+
+  /* Asks who the caller is, then starts the dashboard. A 401 or 403
+   * loopback_only has already replaced it when api() throws. */
+  async function boot() {
+    let session;
+    try {
+      session = await api('/api/auth/session');
+    } catch (e) {
+      if (e.status === 401 || e.code === 'loopback_only') return;
+      showBlocked('Could not reach jobwire',
+        'The dashboard could not ask the server who you are. Check that jobwire is running, then try again.',
+        `Error: ${e.message}`);
+      return;
+    }
+    startDashboard(session);
+  }
+
+  bindControls();
+  boot();
 })();
