@@ -855,8 +855,8 @@
     if (state.view === 'blocked') return;
     showBlocked('This jobwire serves only its own host',
       'The server has no API keys configured, so it answers only clients on its own machine ' +
-      '(loopback) and cannot offer a login. Open the dashboard on that machine, or ask its ' +
-      'operator to set JOBWIRE_API_KEYS_FILE so that you can log in with a key.',
+      '(loopback) and cannot offer a login. Open the dashboard on that machine, not through a ' +
+      'proxy, or ask its operator to set JOBWIRE_API_KEYS_FILE so that you can log in with a key.',
       `Server message: ${err.message}`);
   }
 
