@@ -76,9 +76,10 @@ int jw_http_client_ip(jw_app_t *app, h2o_req_t *req, char *out, size_t size)
         memcpy(addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
     inet_ntop(family, addr, out, (socklen_t)size);
 
-    if (jw_config_is_trusted_proxy(app->cfg, family, addr))
-        return forwarded_client(app, req, out, size) == 0;
-    return 0;
+    if (!jw_config_is_trusted_proxy(app->cfg, family, addr))
+        return 0;
+    forwarded_client(app, req, out, size);
+    return 1;
 }
 
 int jw_http_ip_is_loopback(const char *ip)

@@ -41,7 +41,7 @@ typedef struct jw_principal {
     jw_session_t session;      /* SESSION */
     unsigned roles;
     char ip[64];               /* the client, after trusted proxies */
-    int forwarded;             /* ip came from a trusted proxy's X-Forwarded-For */
+    int forwarded;             /* the peer is a trusted proxy */
     /* Why credentials were refused (NONE only): an error and its reason. */
     int refused;
     jw_error_t error;

@@ -34,6 +34,7 @@ typedef struct service {
     jw_http_t *http;
     uv_signal_t sigterm;
     uv_signal_t sigint;
+    uv_signal_t sighup;
     uv_timer_t drain_timer;
     uint64_t shutdown_started_ms;
     int consumer_stopping; /* the drain asked the consumer to stop */
@@ -137,6 +138,29 @@ static void on_signal(uv_signal_t *handle, int signum)
     uv_timer_start(&svc->drain_timer, on_drain_check, 0, DRAIN_CHECK_MS);
 }
 
+/* SIGHUP reloads the API key file, so keys rotate without a restart. A
+ * file that no longer parses leaves the keys in force as they were. */
+static void on_reload(uv_signal_t *handle, int signum)
+{
+    service_t *svc = handle->data;
+    jw_keyring_t fresh;
+    char err[512];
+
+    (void)signum;
+    if (svc->app.keys == NULL) {
+        jw_info("auth", "SIGHUP: no key file is configured; nothing to reload");
+        return;
+    }
+    if (jw_keyring_load(svc->cfg.api_keys_file, &fresh, err, sizeof(err)) != 0) {
+        jw_error("auth", "SIGHUP: the key file was not reloaded, the old keys stay: %s", err);
+        return;
+    }
+    jw_keyring_free(&svc->keys);
+    svc->keys = fresh;
+    jw_info("auth", "SIGHUP: reloaded %zu API keys from %s", svc->keys.count,
+            svc->cfg.api_keys_file);
+}
+
 static void log_startup(const jw_config_t *cfg)
 {
     jw_info("main", "listening on %s:%d redis=%s:%d/%d prefix=%s webhook=%s version=%s",
@@ -173,6 +197,9 @@ static int start(service_t *svc)
     svc->sigterm.data = svc->sigint.data = svc;
     uv_signal_start(&svc->sigterm, on_signal, SIGTERM);
     uv_signal_start(&svc->sigint, on_signal, SIGINT);
+    uv_signal_init(svc->loop, &svc->sighup);
+    svc->sighup.data = svc;
+    uv_signal_start(&svc->sighup, on_reload, SIGHUP);
     uv_timer_init(svc->loop, &svc->drain_timer);
     svc->drain_timer.data = svc;
     log_startup(&svc->cfg);

@@ -84,7 +84,7 @@ void jw_api_audit(jw_app_t *app, h2o_req_t *req);
 
 /* Writes the client's address into out: the peer, or for a trusted
  * proxy the first untrusted X-Forwarded-For entry. "-" when unknown.
- * Returns 1 when the address came from X-Forwarded-For, else 0. */
+ * Returns 1 when the peer is a trusted proxy, else 0. */
 int jw_http_client_ip(jw_app_t *app, h2o_req_t *req, char *out, size_t size);
 
 /* Poller and dashboard metrics (api_polling.c, api_metrics.c). */

@@ -182,6 +182,10 @@ def check_base(c, docs, label, names, port):
         c.check(ref.get("key") == key and bool(ref.get("name")),
                 f"{label}: {name} comes from Secret {ref.get('name')} key {ref.get('key')}")
         c.check("value" not in env.get(name, {}), f"{label}: {name} has no literal value")
+    ref = env.get("JOBWIRE_SESSION_SECRET", {}).get("valueFrom", {}).get("secretKeyRef", {})
+    c.check(bool(ref.get("name")) and bool(ref.get("key")),
+            f"{label}: JOBWIRE_SESSION_SECRET comes from a Secret ({ref.get('name')})")
+    check_key_file(c, pod, ct, env, label)
     res = ct.get("resources", {})
     c.check(bool(res.get("requests", {}).get("cpu")) and bool(res.get("requests", {})
                                                                .get("memory")),
@@ -230,6 +234,18 @@ def check_base(c, docs, label, names, port):
                     for p in svc["spec"]["ports"])
     c.check(ok, f"{label}: Service jobwire selects the pods and targets the http port")
     return env
+
+
+def check_key_file(c, pod, ct, env, label):
+    """JOBWIRE_API_KEYS_FILE names a file of a mounted Secret volume."""
+    path = env.get("JOBWIRE_API_KEYS_FILE", {}).get("value", "")
+    mount = [m for m in ct.get("volumeMounts", [])
+             if path and os.path.dirname(path) == m["mountPath"].rstrip("/")]
+    vol = [v for v in pod.get("volumes", []) if mount and v["name"] == mount[0]["name"]]
+    items = vol[0].get("secret", {}).get("items", []) if vol else []
+    ok = any(i.get("path") == os.path.basename(path) for i in items)
+    c.check(ok, f"{label}: JOBWIRE_API_KEYS_FILE {path or '(unset)'} is a file of a mounted "
+                f"Secret volume")
 
 
 def check_overlay(c, docs, env, label):

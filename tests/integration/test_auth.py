@@ -51,14 +51,14 @@ ENDPOINTS = [
     ("GET", "/api/cloud/jobs", None, "read", 200, "jobs"),
     ("GET", "/api/cloud/jobs/job-x1", None, "read", 404, "job_not_found"),
     ("GET", "/api/cloud/jobs/job-x1/inline-progress", None, "read", 404, "job_not_found"),
-    ("GET", "/api/cloud/jobs/job-x1/logs", None, "read", 503, "provider_not_configured"),
-    ("GET", "/api/cloud/metrics", None, "read", 200, "total_jobs"),
-    ("GET", "/api/cloud/polling/status", None, "read", 200, "enabled"),
+    ("GET", "/api/cloud/jobs/job-x1/logs", None, "read", 404, "job_not_found"),
+    ("GET", "/api/cloud/metrics", None, "read", 200, "jobs_by_status"),
+    ("GET", "/api/cloud/polling/status", None, "read", 200, "is_active"),
     ("GET", "/api/cloud/providers/replicate/validate", None, "read", 200, "valid"),
     ("POST", "/api/cloud/jobs/sync", None, "operate", 503, "provider_not_configured"),
     ("POST", "/api/cloud/jobs/job-x1/cancel", None, "operate", 404, "job_not_found"),
     ("DELETE", "/api/cloud/jobs/job-x1", None, "operate", 404, "job_not_found"),
-    ("PUT", "/api/cloud/polling/setting", b'{"enabled": null}', "operate", 200, "enabled"),
+    ("PUT", "/api/cloud/polling/setting", b'{"enabled": null}', "operate", 200, "override"),
     ("GET", "/api/cloud/audit", None, "operate", 200, "entries"),
 ]
 
@@ -231,7 +231,7 @@ class SessionTest(KeyedTest):
         r = self.call("PUT", "/api/cloud/polling/setting", setting,
                       dict(headers, **{"X-CSRF-Token": body["csrf_token"]}), service=self.jw2)
         self.assertEqual(r.status, 200, r)
-        self.assertEqual(r.json()["enabled"], False)
+        self.assertEqual(r.json()["override"], False)
 
     def test_forged_and_expired_cookies_are_refused_elsewhere(self):
         cookie, _ = self.login("reader")
@@ -414,7 +414,7 @@ class LoopbackDefaultTest(ServiceTest):
         self.assertEqual(jw2.request("GET", "/api/cloud/jobs").status, 200)
         # Through a trusted proxy, a loopback client is still local.
         r = self.jw.request("GET", "/api/cloud/jobs", headers={"X-Forwarded-For": "127.0.0.1"})
-        self.assertEqual(r.status, 200)
+        self.assertEqual(r.status, 200, r)
 
     def test_allow_anonymous_serves_everyone_with_a_warning(self):
         jw2 = self.start_jobwire(dict(self.jobwire_env, JOBWIRE_ALLOW_ANONYMOUS="true"),
@@ -528,3 +528,23 @@ class CorsOffTest(KeyedTest):
         r = self.call("OPTIONS", "/api/cloud/jobs", headers={
             "Origin": "https://ops.example.com", "Access-Control-Request-Method": "GET"})
         self.assertEqual(r.json()["error"], "origin_not_allowed")
+
+
+class KeyReloadTest(KeyedTest):
+    def test_sighup_rotates_keys_and_keeps_them_on_a_bad_file(self):
+        import signal
+        path = self.jobwire_env["JOBWIRE_API_KEYS_FILE"]
+        with open(path, "w") as f:
+            f.write(f"reader read {key_hash('rotated-key-6e1d90c2')}\n")
+        self.jw.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "SIGHUP: reloaded 1 API keys" in self.jw.log(), what="reload")
+        self.assertEqual(self.call("GET", "/api/cloud/jobs", headers=bearer("reader")).status, 401)
+        new = {"Authorization": "Bearer rotated-key-6e1d90c2"}
+        self.assertEqual(self.call("GET", "/api/cloud/jobs", headers=new).status, 200)
+
+        with open(path, "w") as f:
+            f.write("reader read\n")
+        self.jw.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "the key file was not reloaded" in self.jw.log(), what="refusal")
+        self.assertIn("line 1: expected NAME ROLES KEY", self.jw.log())
+        self.assertEqual(self.call("GET", "/api/cloud/jobs", headers=new).status, 200)
