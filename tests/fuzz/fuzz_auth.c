@@ -55,9 +55,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (sodium_init() < 0)
         abort();
+    static const char ring_text[] = "a read k-one-0001\nb operate k-two-0002\n";
     if (test_ring.count == 0 &&
-        jw_keyring_parse("a read k-one-0001\nb operate k-two-0002\n", 40, &test_ring, err,
-                         sizeof(err)) != 0)
+        jw_keyring_parse(ring_text, strlen(ring_text), &test_ring, err, sizeof(err)) != 0)
         abort();
 
     jw_keyring_t ring;
