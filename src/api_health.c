@@ -86,6 +86,26 @@ static size_t webhook_metrics(const jw_app_t *app, char *buf, size_t size, size_
     return used;
 }
 
+/* Refusals of access control by error code: a burst of invalid_api_key
+ * or rate_limited is worth an alert. */
+static size_t auth_metrics(const jw_app_t *app, char *buf, size_t size, size_t used)
+{
+    static const jw_error_t codes[] = {JW_E_UNAUTHORIZED, JW_E_INVALID_API_KEY,
+                                       JW_E_INVALID_SESSION, JW_E_FORBIDDEN, JW_E_LOOPBACK_ONLY,
+                                       JW_E_CSRF_FAILED, JW_E_RATE_LIMITED};
+
+    used += (size_t)snprintf(buf + used, size - used,
+                             "# HELP jobwire_auth_refusals_total Requests refused by access "
+                             "control, by error code.\n"
+                             "# TYPE jobwire_auth_refusals_total counter\n");
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]) && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used,
+                                 "jobwire_auth_refusals_total{code=\"%s\"} %llu\n",
+                                 jw_error_code(codes[i]),
+                                 (unsigned long long)app->auth_refusals[codes[i]]);
+    return used;
+}
+
 /* The events stream as last sampled (see store_stats.c): a scrape never
  * waits on Redis. Without a sample, only the HELP and TYPE lines appear. */
 static size_t lag_metrics(const jw_app_t *app, char *buf, size_t size, size_t used)
@@ -157,6 +177,7 @@ void jw_api_metrics(jw_app_t *app, h2o_req_t *req)
 {
     char buf[16384];
     size_t used = webhook_metrics(app, buf, sizeof(buf), 0);
+    used = auth_metrics(app, buf, sizeof(buf), used);
     const jw_consumer_stats_t *stats = jw_consumer_stats(app->consumer);
 
     used = metric(buf, sizeof(buf), used, "jobwire_events_applied_total", "counter",

@@ -175,6 +175,7 @@ static void send_refusal(jw_app_t *app, h2o_req_t *req, const jw_principal_t *p)
     /* A cookie that will never pass again is removed from the browser. */
     if (p->error == JW_E_INVALID_SESSION)
         jw_http_clear_session_cookie(app, req);
+    app->auth_refusals[p->error]++;
     jw_http_send_error(req, p->error, "%s", p->reason);
 }
 
@@ -215,11 +216,13 @@ int jw_http_authorize(jw_app_t *app, h2o_req_t *req, const jw_route_t *route,
     }
     if ((p->roles & need) != need) {
         jw_roles_format(need, roles, sizeof(roles));
+        app->auth_refusals[JW_E_FORBIDDEN]++;
         jw_http_send_error(req, JW_E_FORBIDDEN, "the key %s does not have the %s role",
                            jw_principal_name(p), roles);
         return 0;
     }
     if (p->kind == JW_PRINCIPAL_SESSION && !safe_method(req) && !csrf_ok(app, req, p)) {
+        app->auth_refusals[JW_E_CSRF_FAILED]++;
         jw_http_send_error(req, JW_E_CSRF_FAILED,
                            "a change made with a session cookie needs the X-CSRF-Token header "
                            "that /api/auth/session returns");

@@ -18,11 +18,12 @@ typedef struct rate_wait {
     jw_http_continue_fn go;
 } rate_wait_t;
 
-static void send_limited(h2o_req_t *req, int per_minute, long long retry_ms)
+static void send_limited(jw_app_t *app, h2o_req_t *req, int per_minute, long long retry_ms)
 {
     char retry[24];
     long long seconds = (retry_ms + 999) / 1000;
 
+    app->auth_refusals[JW_E_RATE_LIMITED]++;
     snprintf(retry, sizeof(retry), "%lld", seconds < 1 ? 1 : seconds);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
                    h2o_strdup(&req->pool, retry, SIZE_MAX).base, strlen(retry));
@@ -39,7 +40,7 @@ static void on_counted(void *data, jw_store_err_t err, int allowed, long long va
     jw_reqref_release(w->ref);
     if (req != NULL) {
         if (err == JW_STORE_OK && !allowed)
-            send_limited(req, w->per_minute, value);
+            send_limited(w->app, req, w->per_minute, value);
         else
             w->go(w->app, req, w->route, w->id);
     }

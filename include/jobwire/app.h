@@ -11,6 +11,7 @@
 
 #include "jobwire/config.h"
 #include "jobwire/consumer.h"
+#include "jobwire/errors.h"
 #include "jobwire/store.h"
 #include "jobwire/verify.h"
 
@@ -48,6 +49,7 @@ typedef struct jw_app {
     int shutting_down;
     uint64_t webhooks[JW_WEBHOOK_RESULT_COUNT];
     uint64_t requests_in_flight;
+    uint64_t auth_refusals[JW_E_COUNT]; /* 401, 403 and 429 of access control, by error */
 } jw_app_t;
 
 #endif

@@ -129,6 +129,13 @@ class RoleTableTest(KeyedTest):
         self.assertEqual(r.json(), {"error": "invalid_api_key",
                                     "message": 'the Authorization header must be "Bearer <key>"'})
 
+        # /metrics counts the refusals by code.
+        text = self.call("GET", "/metrics").body.decode()
+        n = len(ENDPOINTS)
+        self.assertIn(f'jobwire_auth_refusals_total{{code="unauthorized"}} {n}\n', text)
+        self.assertIn(f'jobwire_auth_refusals_total{{code="invalid_api_key"}} {n + 1}\n', text)
+        self.assertIn('jobwire_auth_refusals_total{code="forbidden"} 0\n', text)
+
     def test_a_key_is_never_logged(self):
         self.call("GET", "/api/cloud/jobs", headers=bearer("reader"))
         self.call("POST", "/api/cloud/jobs/sync", headers=bearer("reader"))
