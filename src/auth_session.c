@@ -115,7 +115,7 @@ jw_session_result_t jw_session_check(const unsigned char *secret, size_t secret_
     session_mac(secret, secret_len, value, payload_len, k, expected);
     if (!jw_ct_equal(mac, MAC_HEX, expected, MAC_HEX))
         return JW_SESSION_BAD_MAC;
-    /* Expiry is checked after the MAC, so a forged expiry says "forged". */
+    /* Expiry is checked after the MAC, so a changed expiry is reported as a bad signature. */
     if (s.expires_at <= now)
         return JW_SESSION_EXPIRED;
 

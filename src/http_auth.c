@@ -1,7 +1,7 @@
 /*
- * Who is calling and may they: Bearer keys, the dashboard's session
- * cookie with its CSRF token, the loopback-only default without a key
- * file, and CORS for the origins the configuration lists.
+ * Identification and authorization of API callers: Bearer keys, the
+ * dashboard's session cookie with its CSRF token, and the loopback-only
+ * default without a key file.
  */
 #include <stdio.h>
 #include <string.h>
@@ -36,7 +36,7 @@ const char *jw_principal_via(jw_principal_kind_t kind)
     return "none";
 }
 
-static void refuse_with(jw_principal_t *p, jw_error_t error, const char *reason)
+static void reject_with(jw_principal_t *p, jw_error_t error, const char *reason)
 {
     p->kind = JW_PRINCIPAL_NONE;
     p->refused = 1;
@@ -62,7 +62,7 @@ static void identify_keyless(jw_app_t *app, h2o_req_t *req, jw_principal_t *p)
         p->kind = JW_PRINCIPAL_LOOPBACK;
         p->roles = JW_ROLE_ALL;
     } else {
-        refuse_with(p, JW_E_LOOPBACK_ONLY,
+        reject_with(p, JW_E_LOOPBACK_ONLY,
                     "no API keys are configured, so only loopback clients are served (requests "
                     "relayed by an untrusted proxy are not); set JOBWIRE_API_KEYS_FILE, or "
                     "JOBWIRE_ALLOW_ANONYMOUS=true on a trusted network");
@@ -75,12 +75,12 @@ static void identify_bearer(jw_app_t *app, h2o_iovec_t header, jw_principal_t *p
     size_t len;
 
     if (!jw_bearer_token(header.base, header.len, &token, &len)) {
-        refuse_with(p, JW_E_INVALID_API_KEY, "the Authorization header must be \"Bearer <key>\"");
+        reject_with(p, JW_E_INVALID_API_KEY, "the Authorization header must be \"Bearer <key>\"");
         return;
     }
     p->key = jw_keyring_find(app->keys, token, len);
     if (p->key == NULL) {
-        refuse_with(p, JW_E_INVALID_API_KEY, "the API key is not known");
+        reject_with(p, JW_E_INVALID_API_KEY, "the API key is not known");
         return;
     }
     p->kind = JW_PRINCIPAL_KEY;
@@ -105,7 +105,7 @@ static void identify_session(jw_app_t *app, const char *value, size_t len, jw_pr
                          (int64_t)time(NULL), &key, &p->session);
 
     if (r != JW_SESSION_OK) {
-        refuse_with(p, JW_E_INVALID_SESSION, jw_session_result_message(r));
+        reject_with(p, JW_E_INVALID_SESSION, jw_session_result_message(r));
         return;
     }
     p->kind = JW_PRINCIPAL_SESSION;
@@ -132,7 +132,7 @@ void jw_http_identify(jw_app_t *app, h2o_req_t *req, jw_principal_t *p)
     else if (session_cookie(req, &cookie, &len))
         identify_session(app, cookie, len, p);
     else
-        refuse_with(p, JW_E_UNAUTHORIZED,
+        reject_with(p, JW_E_UNAUTHORIZED,
                     "this endpoint needs an API key: send \"Authorization: Bearer <key>\", or "
                     "log in on the dashboard");
 }
@@ -167,7 +167,7 @@ void jw_http_clear_session_cookie(jw_app_t *app, h2o_req_t *req)
     add_set_cookie(app, req, "", 0);
 }
 
-static void send_refusal(jw_app_t *app, h2o_req_t *req, const jw_principal_t *p)
+static void send_rejection(jw_app_t *app, h2o_req_t *req, const jw_principal_t *p)
 {
     if (jw_error_status(p->error) == 401)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
@@ -211,7 +211,7 @@ int jw_http_authorize(jw_app_t *app, h2o_req_t *req, const jw_route_t *route,
         need = 0;
 
     if (p->kind == JW_PRINCIPAL_NONE) {
-        send_refusal(app, req, p);
+        send_rejection(app, req, p);
         return 0;
     }
     if ((p->roles & need) != need) {
