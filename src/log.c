@@ -47,3 +47,19 @@ void jw_log_write(jw_log_level_t level, const char *component, const char *fmt, 
     fputs(line, stderr);
     fflush(stderr);
 }
+
+int jw_log_allow(jw_log_limit_t *limit, long long interval_ms, unsigned long long *suppressed)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    long long now = (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    if (now < limit->next_ms) {
+        limit->held++;
+        return 0;
+    }
+    *suppressed = limit->held;
+    limit->held = 0;
+    limit->next_ms = now + interval_ms;
+    return 1;
+}

@@ -52,11 +52,15 @@ void jw_store_rate_limit(jw_store_t *store, const char *bucket, int per_minute, 
 
 static void on_audit_added(jw_store_t *store, redisReply *reply, void *data)
 {
+    static jw_log_limit_t limit;
+    unsigned long long held;
+
     (void)store;
     (void)data;
     /* The call itself was answered already; a lost entry is worth a line. */
-    if (jw_store_reply_err(reply, "audit") != JW_STORE_OK)
-        jw_warn("audit", "an audit entry was not stored: Redis did not accept it");
+    if (jw_store_reply_err(reply, "audit") != JW_STORE_OK && jw_log_allow(&limit, 1000, &held))
+        jw_warn("audit", "audit entry not stored: Redis did not accept it "
+                "similar_lines_suppressed=%llu", held);
 }
 
 void jw_store_audit_append(jw_store_t *store, const jw_audit_entry_t *e)
@@ -75,5 +79,5 @@ void jw_store_audit_append(jw_store_t *store, const jw_audit_entry_t *e)
         argvlen[i] = strlen(argv[i]);
     if (jw_rconn_send(&store->conns[JW_CONN_COMMANDS], on_audit_added, NULL, (int)argc, argv,
                       argvlen) != 0)
-        jw_warn("audit", "an audit entry was not stored: Redis is unavailable");
+        on_audit_added(store, NULL, NULL);
 }

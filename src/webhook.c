@@ -56,9 +56,13 @@ static void on_ingested(void *data, jw_store_err_t err, int duplicate, const cha
     h2o_req_t *req = jw_reqref_get(d->ref);
 
     if (err != JW_STORE_OK) {
+        static jw_log_limit_t limit;
+        unsigned long long held;
         count(d->app, JW_WEBHOOK_UNAVAILABLE);
-        jw_warn("webhook", "delivery not stored: redis unavailable delivery=%s job=%s", d->id,
-                d->job_id);
+        /* An outage refuses every delivery: one line a second is enough. */
+        if (jw_log_allow(&limit, 1000, &held))
+            jw_warn("webhook", "delivery not stored: redis unavailable delivery=%s job=%s "
+                    "similar_lines_suppressed=%llu", d->id, d->job_id, held);
         if (req != NULL)
             jw_http_send_error(req, JW_E_REDIS_UNAVAILABLE,
                                "the event store is unavailable; the delivery was not accepted");

@@ -28,6 +28,19 @@ void jw_log_write(jw_log_level_t level, const char *component, const char *fmt, 
             jw_log_write((level), (component), __VA_ARGS__);                                       \
     } while (0)
 
+/*
+ * A limit for a line that can repeat once per request (a Redis outage
+ * refuses every webhook): at most one line per interval. jw_log_allow()
+ * returns 1 when the line may be written, with the number of lines held
+ * back since the last one in *suppressed.
+ */
+typedef struct jw_log_limit {
+    long long next_ms;
+    unsigned long long held;
+} jw_log_limit_t;
+
+int jw_log_allow(jw_log_limit_t *limit, long long interval_ms, unsigned long long *suppressed);
+
 #define jw_debug(component, ...) JW_LOG(JW_LOG_DEBUG, component, __VA_ARGS__)
 #define jw_info(component, ...) JW_LOG(JW_LOG_INFO, component, __VA_ARGS__)
 #define jw_warn(component, ...) JW_LOG(JW_LOG_WARN, component, __VA_ARGS__)
