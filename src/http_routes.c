@@ -77,10 +77,17 @@ static int match_path(const char *pattern, h2o_iovec_t path, h2o_iovec_t *id)
     return 1;
 }
 
+/* HEAD is served wherever GET is, and H2O drops the body on the way out.
+ * The event stream is the exception: a HEAD would hold a stream slot open
+ * for a body nobody reads. */
 static int method_matches(const jw_route_t *r, h2o_req_t *req)
 {
-    return r->method == NULL ||
-           h2o_memis(req->method.base, req->method.len, r->method, strlen(r->method));
+    h2o_iovec_t m = req->method;
+
+    if (r->method == NULL || h2o_memis(m.base, m.len, r->method, strlen(r->method)))
+        return 1;
+    return h2o_memis(m.base, m.len, H2O_STRLIT("HEAD")) && strcmp(r->method, "GET") == 0 &&
+           r->plain != jw_api_events;
 }
 
 typedef struct lookup {

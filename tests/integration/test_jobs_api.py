@@ -119,6 +119,19 @@ class JobsApiTest(ServiceTest):
         self.assertIsNone(done["stage"])
         self.assertIsNone(done["progress"])
 
+    def test_head_answers_like_get_without_body(self):
+        get = self.jw.get("/api/cloud/jobs")
+        head = self.jw.request("HEAD", "/api/cloud/jobs")
+        self.assertEqual(head.status, 200)
+        self.assertEqual(head.body, b"")
+        self.assertEqual(head.headers["content-length"], get.headers["content-length"])
+        self.assertEqual(head.headers["content-type"], "application/json")
+        r = self.jw.request("HEAD", "/api/cloud/jobs/no-such-job")
+        self.assertEqual((r.status, r.body), (404, b""))
+        # The event stream takes GET only.
+        r = self.jw.request("HEAD", "/api/events")
+        self.assertEqual((r.status, r.headers["allow"]), (405, "GET"))
+
     def test_unknown_route_is_json_404(self):
         r = self.jw.get("/api/nothing")
         self.assertEqual(r.status, 404)
