@@ -77,6 +77,21 @@ static void on_ingested(void *data, jw_store_err_t err, int duplicate, const cha
     free(d);
 }
 
+/* 1 when the webhook-timestamp header is 1-19 decimal digits that fit
+ * an int64_t, the form verify.c accepts. */
+static int timestamp_digits(h2o_iovec_t ts)
+{
+    if (ts.len == 0 || ts.len > 19)
+        return 0;
+    if (ts.len == 19 && memcmp(ts.base, "9223372036854775807", 19) > 0)
+        return 0;
+    for (size_t i = 0; i < ts.len; i++) {
+        if (ts.base[i] < '0' || ts.base[i] > '9')
+            return 0;
+    }
+    return 1;
+}
+
 static int valid_delivery_id(h2o_iovec_t id)
 {
     if (id.len == 0 || id.len > DELIVERY_ID_MAX)
@@ -118,7 +133,14 @@ static int check_signature(jw_app_t *app, h2o_req_t *req, h2o_iovec_t id)
         jw_http_send_error(req, JW_E_MISSING_HEADER, "%s", jw_verify_result_message(r));
         break;
     case JW_VERIFY_BAD_HEADER:
-        jw_http_send_error(req, JW_E_INVALID_HEADER, "%s", jw_verify_result_message(r));
+        /* The id was checked above, so the timestamp or the signature list is at fault. */
+        if (!timestamp_digits(ts))
+            jw_http_send_error(req, JW_E_INVALID_HEADER,
+                               "webhook-timestamp must be Unix seconds, 1-19 digits");
+        else
+            jw_http_send_error(req, JW_E_INVALID_HEADER,
+                               "webhook-signature must be a space-separated list of "
+                               "\"v1,<base64>\" entries, at most 4096 bytes");
         break;
     case JW_VERIFY_STALE:
     case JW_VERIFY_FUTURE:

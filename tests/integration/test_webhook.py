@@ -195,6 +195,16 @@ class WebhookRejectionTest(ServiceTest):
         r = self.jw.webhook(fixture("training.starting.json"),
                             headers={"webhook-timestamp": "12ab"})
         self.assert_rejected(r, 400, "invalid_header")
+        self.assertEqual(r.json()["message"], "webhook-timestamp must be Unix seconds, 1-19 digits")
+        r = self.jw.webhook(fixture("training.starting.json"),
+                            headers={"webhook-timestamp": "9223372036854775808"})
+        self.assertEqual(r.json()["message"], "webhook-timestamp must be Unix seconds, 1-19 digits")
+
+    def test_malformed_signature_header_is_named(self):
+        r = self.jw.webhook(fixture("training.starting.json"),
+                            headers={"webhook-signature": "v1,AAAA " * 700})
+        self.assert_rejected(r, 400, "invalid_header")
+        self.assertIn("webhook-signature must be", r.json()["message"])
 
     def test_malformed_bodies(self):
         cases = [
