@@ -2,10 +2,12 @@
  * The access control endpoints: dashboard login and logout, "who am I"
  * for the page (with its CSRF token), and the audit trail.
  */
+#define _GNU_SOURCE /* memmem */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "http_internal.h"
@@ -80,6 +82,15 @@ static const char *login_key(h2o_req_t *req, yajl_val *root)
     const char *key = NULL;
 
     *root = NULL;
+    /* JSON only: a cross-site form can post text/plain without a
+     * preflight, and would log the browser in with the attacker's key. */
+    h2o_iovec_t type = jw_http_header(req, "content-type");
+    if (type.base == NULL || type.len < 16 || strncasecmp(type.base, "application/json", 16) != 0 ||
+        (type.len > 16 && type.base[16] != ';' && type.base[16] != ' ')) {
+        jw_http_send_error(req, JW_E_UNSUPPORTED_MEDIA_TYPE,
+                           "a login body must be sent as Content-Type: application/json");
+        return NULL;
+    }
     if (req->entity.len > LOGIN_BODY_MAX) {
         jw_http_send_error(req, JW_E_INVALID_BODY, "a login body is at most %d bytes",
                            LOGIN_BODY_MAX);
@@ -90,6 +101,12 @@ static const char *login_key(h2o_req_t *req, yajl_val *root)
         jw_http_send_error(req, JW_E_INVALID_BODY, "body must be JSON: %s", err);
     else if ((key = jw_json_get_string(*root, path)) == NULL || key[0] == '\0')
         jw_http_send_error(req, JW_E_INVALID_BODY, "body must be {\"key\": \"<API key>\"}");
+    else if (memmem(req->entity.base, req->entity.len, "\\u0000", 6) != NULL) {
+        /* yajl ends the decoded string at the NUL, which would let
+         * "<key>\u0000<anything>" pass as the key. */
+        jw_http_send_error(req, JW_E_INVALID_BODY, "the key must not contain a NUL character");
+        key = NULL;
+    }
     return key != NULL && key[0] != '\0' ? key : NULL;
 }
 

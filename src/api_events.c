@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "jobwire/event.h"
-#include "jobwire/http.h"
+#include "http_internal.h"
 #include "jobwire/hub.h"
 #include "jobwire/log.h"
 
@@ -147,6 +147,24 @@ static void on_lease(void *data, jw_store_err_t err, int granted, long long coun
     free_stream_req(sr);
 }
 
+/* Keeps what the stream was authorized with, so the hub can end it when
+ * the key is removed or the session expires. The route already checked
+ * the caller; this only records who it was. */
+static void record_credentials(jw_app_t *app, h2o_req_t *req, jw_sse_request_t *sse)
+{
+    jw_principal_t p;
+
+    jw_http_identify(app, req, &p);
+    snprintf(sse->ip, sizeof(sse->ip), "%s", p.ip);
+    if (p.key != NULL) {
+        sse->has_key = 1;
+        snprintf(sse->key_name, sizeof(sse->key_name), "%s", p.key->name);
+        memcpy(sse->key_hash, p.key->hash, JW_KEY_HASH_LEN);
+    }
+    if (p.kind == JW_PRINCIPAL_SESSION)
+        sse->expires_at = p.session.expires_at;
+}
+
 void jw_api_events(jw_app_t *app, h2o_req_t *req)
 {
     stream_req_t *sr = calloc(1, sizeof(*sr));
@@ -159,7 +177,7 @@ void jw_api_events(jw_app_t *app, h2o_req_t *req)
         free_stream_req(sr);
         return;
     }
-    jw_http_client_ip(app, req, sr->sse.ip, sizeof(sr->sse.ip));
+    record_credentials(app, req, &sr->sse);
 
     if (app->shutting_down) {
         jw_http_send_error(req, JW_E_SHUTTING_DOWN, "this replica is shutting down; reconnect");

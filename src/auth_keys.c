@@ -61,6 +61,18 @@ static unsigned role_bit(const char *name, size_t len)
     return 0;
 }
 
+/* 1 for a short lowercase word, which an error message may quote. */
+static int looks_like_role(const char *p, size_t len)
+{
+    if (len > 12)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] < 'a' || p[i] > 'z')
+            return 0;
+    }
+    return 1;
+}
+
 int jw_roles_parse(const char *text, unsigned *roles, char *err, size_t errlen)
 {
     unsigned bits = 0;
@@ -70,9 +82,15 @@ int jw_roles_parse(const char *text, unsigned *roles, char *err, size_t errlen)
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
         unsigned bit = role_bit(p, len);
-        if (bit == 0) {
+        if (bit == 0 && looks_like_role(p, len)) {
             snprintf(err, errlen, "unknown role \"%.*s\" (roles are read, operate, submit)",
-                     (int)(len > 32 ? 32 : len), p);
+                     (int)len, p);
+            return -1;
+        }
+        if (bit == 0) {
+            /* Not quoted: with the columns swapped, this field is the key. */
+            snprintf(err, errlen, "ROLES must be a comma list of read, operate, submit (is the "
+                     "key in the ROLES column?)");
             return -1;
         }
         bits |= bit;

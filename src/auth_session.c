@@ -130,8 +130,10 @@ const char *jw_session_result_message(jw_session_result_t result)
     switch (result) {
     case JW_SESSION_OK: return "valid";
     case JW_SESSION_MALFORMED: return "the session cookie is malformed";
-    case JW_SESSION_UNKNOWN_KEY: return "the session's key is no longer configured";
-    case JW_SESSION_BAD_MAC: return "the session cookie's signature does not match";
+    /* One message for both, so a forged cookie cannot tell which key
+     * names exist. */
+    case JW_SESSION_UNKNOWN_KEY:
+    case JW_SESSION_BAD_MAC: return "the session cookie is not valid for any configured key";
     case JW_SESSION_EXPIRED: return "the session has expired";
     }
     return "the session cookie is not valid";

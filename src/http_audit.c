@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "http_internal.h"
+#include "jobwire/event.h"
 
 typedef struct audit_ctx {
     struct audit_ctx *prev, *next;
@@ -90,8 +91,12 @@ void jw_http_audit_begin(jw_app_t *app, h2o_req_t *req, const char *action,
     c->via = jw_principal_via(p->kind);
     copy_text(c->key, sizeof(c->key), name, strlen(name));
     copy_text(c->ip, sizeof(c->ip), p->ip, strlen(p->ip));
-    if (job_id.base != NULL)
+    /* Only a well-formed id is stored: a decoded NUL or newline could
+     * otherwise name another job or forge a line in a log of entries. */
+    if (job_id.base != NULL && jw_job_id_valid(job_id.base, job_id.len))
         copy_text(c->job_id, sizeof(c->job_id), job_id.base, job_id.len);
+    else if (job_id.base != NULL)
+        copy_text(c->job_id, sizeof(c->job_id), "(invalid)", 9);
 
     c->next = open_records;
     if (open_records != NULL)
@@ -122,8 +127,13 @@ void jw_http_audit_on_response(h2o_req_t *req)
 {
     audit_ctx_t *c = find_record(req);
 
-    if (c != NULL) {
+    if (c == NULL)
+        return;
+    /* A login refused by its rate limit is not recorded, for the same
+     * reason as other refusals of unidentified callers. */
+    if (strcmp(c->via, "none") == 0 && req->res.status == 429)
+        c->written = 1;
+    else
         write_record(c, req->res.status);
-        unlink_record(c);
-    }
+    unlink_record(c);
 }

@@ -10,7 +10,11 @@
 
 #include "http_internal.h"
 
+/* Over https the cookie takes the __Host- prefix, which browsers accept
+ * only from a secure origin without a Domain attribute, so a sibling
+ * subdomain cannot plant its own session. */
 #define SESSION_COOKIE "jw_session"
+#define SESSION_COOKIE_HOST "__Host-jw_session"
 
 const char *jw_principal_name(const jw_principal_t *p)
 {
@@ -46,14 +50,20 @@ static void reject_with(jw_principal_t *p, jw_error_t error, const char *reason)
 
 /*
  * Without a key file: everyone when allowed, else loopback clients only.
- * A loopback peer that sends X-Forwarded-For without being a trusted
- * proxy is a proxy on this host relaying someone else, so it is not
- * taken for a local client.
+ * A loopback peer that names a client in a relay header without being a
+ * trusted proxy is a proxy on this host relaying someone else, so it is
+ * not taken for a local client.
  */
 static void identify_keyless(jw_app_t *app, h2o_req_t *req, jw_principal_t *p)
 {
-    int relayed = !p->forwarded && (jw_http_header(req, "x-forwarded-for").base != NULL ||
-                                     jw_http_header(req, "forwarded").base != NULL);
+    /* Headers by which proxies name the client they relay for. */
+    static const char *const relay_headers[] = {"x-forwarded-for", "forwarded", "x-real-ip",
+                                                "via", "x-forwarded-host", "x-client-ip",
+                                                "true-client-ip"};
+    int relayed = 0;
+
+    for (size_t i = 0; !p->forwarded && i < sizeof(relay_headers) / sizeof(relay_headers[0]); i++)
+        relayed |= jw_http_header(req, relay_headers[i]).base != NULL;
 
     if (app->cfg->allow_anonymous) {
         p->kind = JW_PRINCIPAL_ANONYMOUS;
@@ -74,6 +84,7 @@ static void identify_bearer(jw_app_t *app, h2o_iovec_t header, jw_principal_t *p
     const char *token;
     size_t len;
 
+    p->bearer = 1;
     if (!jw_bearer_token(header.base, header.len, &token, &len)) {
         reject_with(p, JW_E_INVALID_API_KEY, "the Authorization header must be \"Bearer <key>\"");
         return;
@@ -87,11 +98,20 @@ static void identify_bearer(jw_app_t *app, h2o_iovec_t header, jw_principal_t *p
     p->roles = p->key->roles;
 }
 
-static int session_cookie(h2o_req_t *req, const char **value, size_t *len)
+static int cookie_secure(jw_app_t *app);
+
+static const char *cookie_name(jw_app_t *app)
 {
+    return cookie_secure(app) ? SESSION_COOKIE_HOST : SESSION_COOKIE;
+}
+
+static int session_cookie(jw_app_t *app, h2o_req_t *req, const char **value, size_t *len)
+{
+    const char *name = cookie_name(app);
+
     for (ssize_t i = -1; (i = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, i)) != -1;) {
         h2o_iovec_t v = req->headers.entries[i].value;
-        if (jw_cookie_find(v.base, v.len, SESSION_COOKIE, value, len))
+        if (jw_cookie_find(v.base, v.len, name, value, len))
             return 1;
     }
     return 0;
@@ -129,7 +149,7 @@ void jw_http_identify(jw_app_t *app, h2o_req_t *req, jw_principal_t *p)
     h2o_iovec_t auth = jw_http_header(req, "authorization");
     if (auth.base != NULL)
         identify_bearer(app, auth, p);
-    else if (session_cookie(req, &cookie, &len))
+    else if (session_cookie(app, req, &cookie, &len))
         identify_session(app, cookie, len, p);
     else
         reject_with(p, JW_E_UNAUTHORIZED,
@@ -149,9 +169,8 @@ static int cookie_secure(jw_app_t *app)
 static void add_set_cookie(jw_app_t *app, h2o_req_t *req, const char *value, int max_age)
 {
     char text[JW_SESSION_MAX + 128];
-    int n = snprintf(text, sizeof(text),
-                     SESSION_COOKIE "=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Strict%s", value,
-                     max_age, cookie_secure(app) ? "; Secure" : "");
+    int n = snprintf(text, sizeof(text), "%s=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Strict%s",
+                     cookie_name(app), value, max_age, cookie_secure(app) ? "; Secure" : "");
 
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_SET_COOKIE, NULL,
                    h2o_strdup(&req->pool, text, (size_t)n).base, (size_t)n);

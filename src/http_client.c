@@ -1,7 +1,7 @@
 /*
  * The client's address: the peer, or behind a trusted proxy the first
  * untrusted X-Forwarded-For entry from the right. Event stream limits,
- * the loopback-only default and the audit trail all use it.
+ * rate limits, the loopback-only default and the audit trail all use it.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -35,29 +35,62 @@ static int parse_ip(const char *text, size_t len, int *family, unsigned char add
     return -1;
 }
 
-/* Walks X-Forwarded-For from the right past trusted proxies; the first
- * untrusted entry is the client. Returns 0 with out set, or -1. */
-static int forwarded_client(jw_app_t *app, h2o_req_t *req, char *out, size_t size)
+/* Joins every X-Forwarded-For line with commas, in order: HTTP reads
+ * repeated lines as one list, and HAProxy adds its own line after any
+ * line the client sent. */
+static h2o_iovec_t forwarded_for(h2o_req_t *req)
 {
-    h2o_iovec_t xff = jw_http_header(req, "x-forwarded-for");
+    h2o_iovec_t all = {NULL, 0};
+
+    for (ssize_t i = -1; (i = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, i)) != -1;) {
+        h2o_iovec_t v = req->headers.entries[i].value;
+        if (all.base == NULL) {
+            all = v;
+            continue;
+        }
+        char *joined = h2o_mem_alloc_pool(&req->pool, all.len + 1 + v.len);
+        memcpy(joined, all.base, all.len);
+        joined[all.len] = ',';
+        memcpy(joined + all.len + 1, v.base, v.len);
+        all = h2o_iovec_init(joined, all.len + 1 + v.len);
+    }
+    return all;
+}
+
+/*
+ * Finds the client behind a trusted proxy: walking the list from the
+ * right, the first entry that is not a trusted proxy. An entry that is
+ * not an address makes the client unknown ("-"), never the proxy itself.
+ * When every entry is trusted, the leftmost one is the client. Without
+ * the header, a Forwarded header alone also makes it unknown; with no
+ * header at all, the proxy is the client (its own health checks).
+ */
+static void forwarded_client(jw_app_t *app, h2o_req_t *req, char *out, size_t size)
+{
+    h2o_iovec_t xff = forwarded_for(req);
     size_t end = xff.len;
 
-    while (xff.base != NULL && end > 0) {
+    if (xff.base == NULL) {
+        if (jw_http_header(req, "forwarded").base != NULL)
+            snprintf(out, size, "-");
+        return;
+    }
+    for (;;) {
         size_t start = end;
         while (start > 0 && xff.base[start - 1] != ',')
             start--;
 
         int family;
         unsigned char addr[16];
-        if (parse_ip(xff.base + start, end - start, &family, addr) != 0)
-            return -1;
-        if (!jw_config_is_trusted_proxy(app->cfg, family, addr)) {
-            inet_ntop(family, addr, out, (socklen_t)size);
-            return 0;
+        if (parse_ip(xff.base + start, end - start, &family, addr) != 0) {
+            snprintf(out, size, "-");
+            return;
         }
-        end = start > 0 ? start - 1 : 0;
+        inet_ntop(family, addr, out, (socklen_t)size);
+        if (!jw_config_is_trusted_proxy(app->cfg, family, addr) || start == 0)
+            return;
+        end = start - 1;
     }
-    return -1;
 }
 
 int jw_http_client_ip(jw_app_t *app, h2o_req_t *req, char *out, size_t size)
@@ -93,4 +126,21 @@ int jw_http_ip_is_loopback(const char *ip)
     if (inet_pton(AF_INET6, ip, a) != 1)
         return 0;
     return memcmp(a, v6_loopback, 16) == 0 || (memcmp(a, v4_mapped, 12) == 0 && a[12] == 127);
+}
+
+void jw_http_ip_bucket(const char *ip, char *out, size_t size)
+{
+    unsigned char a[16];
+
+    /* One host is often given a whole IPv6 /64, so a limit per address
+     * would let it rotate addresses; the limit covers the /64. */
+    if (inet_pton(AF_INET6, ip, a) != 1 || jw_http_ip_is_loopback(ip) ||
+        (a[10] == 0xff && a[11] == 0xff && memcmp(a, "\0\0\0\0\0\0\0\0\0\0", 10) == 0)) {
+        snprintf(out, size, "%s", ip);
+        return;
+    }
+    char text[INET6_ADDRSTRLEN];
+    memset(a + 8, 0, 8);
+    inet_ntop(AF_INET6, a, text, sizeof(text));
+    snprintf(out, size, "%s/64", text);
 }

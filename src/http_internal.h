@@ -42,6 +42,7 @@ typedef struct jw_principal {
     unsigned roles;
     char ip[64];               /* the client, after trusted proxies */
     int forwarded;             /* the peer is a trusted proxy */
+    int bearer;                /* an Authorization header was sent */
     /* Why credentials were refused (NONE only): an error and its reason. */
     int refused;
     jw_error_t error;
@@ -50,6 +51,10 @@ typedef struct jw_principal {
 
 /* 1 for an address in 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104. */
 int jw_http_ip_is_loopback(const char *ip);
+
+/* Writes the rate limit bucket of a client address: the address, or for
+ * IPv6 its /64 prefix. */
+void jw_http_ip_bucket(const char *ip, char *out, size_t size);
 
 /* Name of a principal for logs and the audit trail: the key's name,
  * "loopback", "anonymous" or "-". */
@@ -92,12 +97,28 @@ void jw_http_audit_on_response(h2o_req_t *req);
  * names its key in the body, not in a header). */
 void jw_http_audit_set_key(h2o_req_t *req, const char *name, const char *via);
 
-/* The rate limit bucket check before a mutating call; calls go(req) when
- * allowed, or sends the 429 itself. */
-typedef void (*jw_http_continue_fn)(jw_app_t *app, h2o_req_t *req, const jw_route_t *route,
-                                    h2o_iovec_t id);
-void jw_http_rate_limit(jw_app_t *app, h2o_req_t *req, const char *bucket, int per_minute,
-                        const jw_route_t *route, h2o_iovec_t id, jw_http_continue_fn go);
+/* A step of a request that may run after a Redis reply; ctx lives in the
+ * request's pool. It is not called when the client went away. */
+typedef void (*jw_http_next_fn)(jw_app_t *app, h2o_req_t *req, void *ctx);
+
+#define JW_RATE_PEEK 0x1        /* only ask; a failed key attempt is counted later */
+#define JW_RATE_FAIL_CLOSED 0x2 /* 503 when Redis cannot count */
+
+/* Counts (or with PEEK, checks) one call against bucket, then calls
+ * next, or sends the 429 ("more than N <what> a minute") or the 503. */
+void jw_http_rate_check(jw_app_t *app, h2o_req_t *req, const char *bucket, int per_minute,
+                        int flags, const char *what, jw_http_next_fn next, void *ctx);
+
+/* Counts one call against bucket without waiting for the reply. */
+void jw_http_rate_count(jw_app_t *app, const char *bucket, int per_minute);
+
+/*
+ * Slows Bearer key guessing (http_guard.c): a failed key counts against
+ * the client's login limit, and once an address failed, its later Bearer
+ * requests wait for that limit before they go on to next.
+ */
+void jw_http_guard_bearer(jw_app_t *app, h2o_req_t *req, const jw_principal_t *p,
+                          jw_http_next_fn next, void *ctx);
 
 /* Routes one request (http_routes.c). Returns -1 to leave it to the
  * static files, 0 when answered or deferred. */

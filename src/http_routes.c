@@ -125,12 +125,21 @@ static void find_route(h2o_req_t *req, lookup_t *out)
     }
 }
 
-static void run_handler(jw_app_t *app, h2o_req_t *req, const jw_route_t *route, h2o_iovec_t id)
+/* A routed request between its steps, kept in the request's pool. */
+typedef struct dispatch {
+    const jw_route_t *route;
+    h2o_iovec_t id;
+    jw_principal_t principal;
+} dispatch_t;
+
+static void run_handler(jw_app_t *app, h2o_req_t *req, void *ctx)
 {
-    if (route->with_id != NULL)
-        route->with_id(app, req, id);
+    dispatch_t *d = ctx;
+
+    if (d->route->with_id != NULL)
+        d->route->with_id(app, req, d->id);
     else
-        route->plain(app, req);
+        d->route->plain(app, req);
 }
 
 static void method_not_allowed(h2o_req_t *req, const char *allow)
@@ -147,9 +156,11 @@ static int rate_bucket(jw_app_t *app, const jw_route_t *route, const jw_principa
                        char *bucket, size_t size)
 {
     const jw_config_t *cfg = app->cfg;
+    char client[80];
 
+    jw_http_ip_bucket(p->ip, client, sizeof(client));
     if (strcmp(route->action, "auth.login") == 0) {
-        snprintf(bucket, size, "login:%s", p->ip);
+        snprintf(bucket, size, "login:%s", client);
         return cfg->login_rate_per_min;
     }
     if (strcmp(route->action, "auth.logout") == 0)
@@ -157,7 +168,7 @@ static int rate_bucket(jw_app_t *app, const jw_route_t *route, const jw_principa
     if (p->key != NULL)
         snprintf(bucket, size, "key:%s", p->key->name);
     else
-        snprintf(bucket, size, "ip:%s", p->ip);
+        snprintf(bucket, size, "ip:%s", client);
     return cfg->rate_limit_per_min;
 }
 
@@ -176,33 +187,54 @@ static int unrouted(h2o_req_t *req, const lookup_t *l, jw_app_t *app)
     return 0;
 }
 
+/* After identification (and the key guessing check): audit, roles and
+ * CSRF, the rate limit, then the handler. */
+static void authorized_step(jw_app_t *app, h2o_req_t *req, void *ctx)
+{
+    dispatch_t *d = ctx;
+    const jw_route_t *route = d->route;
+    char bucket[JW_KEY_NAME_MAX + 80];
+
+    /* Refusals of callers without an identity are counted in /metrics,
+     * not audited: anyone could flood them and push real entries out of
+     * the capped stream. Logins are the exception, as they are limited
+     * per address before they reach the handler. */
+    int login = route->action != NULL && strcmp(route->action, "auth.login") == 0;
+    if (route->action != NULL && (d->principal.kind != JW_PRINCIPAL_NONE || login))
+        jw_http_audit_begin(app, req, route->action, &d->principal, d->id);
+    if (!jw_http_authorize(app, req, route, &d->principal))
+        return;
+
+    int per_minute = route->action != NULL
+                         ? rate_bucket(app, route, &d->principal, bucket, sizeof(bucket))
+                         : 0;
+    if (per_minute == 0)
+        run_handler(app, req, d);
+    else if (login)
+        jw_http_rate_check(app, req, bucket, per_minute, JW_RATE_FAIL_CLOSED, "login attempts",
+                           run_handler, d);
+    else
+        jw_http_rate_check(app, req, bucket, per_minute, 0, "changes", run_handler, d);
+}
+
 int jw_http_route(jw_app_t *app, h2o_req_t *req)
 {
     lookup_t l;
-    jw_principal_t p;
-    char bucket[JW_KEY_NAME_MAX + 80];
 
     find_route(req, &l);
     if (l.route == NULL)
         return unrouted(req, &l, app);
 
+    dispatch_t *d = h2o_mem_alloc_pool(&req->pool, sizeof(*d));
+    d->route = l.route;
+    d->id = l.id;
+
     /* Webhooks and health checks skip identification: they need none. */
     if (l.route->access == JW_ACCESS_OPEN && l.route->action == NULL) {
-        run_handler(app, req, l.route, l.id);
+        run_handler(app, req, d);
         return 0;
     }
-
-    jw_http_identify(app, req, &p);
-    if (l.route->action != NULL)
-        jw_http_audit_begin(app, req, l.route->action, &p, l.id);
-    if (!jw_http_authorize(app, req, l.route, &p))
-        return 0;
-
-    int per_minute = l.route->action != NULL ? rate_bucket(app, l.route, &p, bucket, sizeof(bucket))
-                                             : 0;
-    if (per_minute > 0)
-        jw_http_rate_limit(app, req, bucket, per_minute, l.route, l.id, run_handler);
-    else
-        run_handler(app, req, l.route, l.id);
+    jw_http_identify(app, req, &d->principal);
+    jw_http_guard_bearer(app, req, &d->principal, authorized_step, d);
     return 0;
 }

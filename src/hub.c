@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "jobwire/event.h"
 #include "jobwire/fields.h"
@@ -54,6 +55,10 @@ struct sse_client {
     char ip[64];
     char member[128];
     int leased;
+    int has_key;
+    char key_name[JW_KEY_NAME_MAX + 1];
+    unsigned char key_hash[JW_KEY_HASH_LEN];
+    int64_t expires_at;
 };
 
 struct jw_hub {
@@ -645,6 +650,10 @@ void jw_hub_open_stream(jw_hub_t *hub, h2o_req_t *req, jw_sse_request_t *sse)
     int resuming = sse->last_event_id[0] != '\0' || !sse->last_event_id_valid;
 
     c->leased = sse->leased;
+    c->has_key = sse->has_key;
+    memcpy(c->key_name, sse->key_name, sizeof(c->key_name));
+    memcpy(c->key_hash, sse->key_hash, sizeof(c->key_hash));
+    c->expires_at = sse->expires_at;
     start_response(c, req);
     write_opening(c, resuming && sse->last_event_id_valid);
 
@@ -668,15 +677,48 @@ void jw_hub_open_stream(jw_hub_t *hub, h2o_req_t *req, jw_sse_request_t *sse)
 
 /* --- heartbeats, counts, shutdown ------------------------------------------- */
 
+/* Ends a stream whose credentials ended: the reset makes the page reload,
+ * and the reload meets the 401. */
+static void end_unauthorized(sse_client_t *c, const char *reason)
+{
+    send_reset(c, reason);
+    c->closing = 1;
+    flush(c);
+}
+
+void jw_hub_revoke(jw_hub_t *hub, const jw_keyring_t *keys)
+{
+    size_t ended = 0;
+
+    for (sse_client_t *c = hub->clients, *next; c != NULL; c = next) {
+        next = c->next;
+        if (!c->has_key || c->closing)
+            continue;
+        const jw_api_key_t *k = jw_keyring_by_name(keys, c->key_name, strlen(c->key_name));
+        if (k == NULL || (k->roles & JW_ROLE_READ) == 0 ||
+            memcmp(k->hash, c->key_hash, JW_KEY_HASH_LEN) != 0) {
+            end_unauthorized(c, "key_revoked");
+            ended++;
+        }
+    }
+    if (ended > 0)
+        jw_info("hub", "ended event streams of changed or removed keys count=%zu", ended);
+}
+
 static void on_heartbeat(uv_timer_t *timer)
 {
     jw_hub_t *hub = timer->data;
     uint64_t now = uv_now(hub->app->loop);
     uint64_t period = (uint64_t)hub->app->cfg->sse_heartbeat_s * 1000;
     long long ttl = 3LL * (long long)period;
+    int64_t wall = (int64_t)time(NULL);
 
     for (sse_client_t *c = hub->clients, *next; c != NULL; c = next) {
         next = c->next;
+        if (c->expires_at != 0 && wall >= c->expires_at && !c->closing) {
+            end_unauthorized(c, "session_expired");
+            continue;
+        }
         if (c->leased)
             jw_store_sse_renew(hub->app->store, c->ip, c->member, ttl);
         /* A comment line keeps proxies from closing an idle stream, and a

@@ -30,6 +30,7 @@ typedef struct service {
     uv_loop_t *loop;
     jw_config_t cfg;
     jw_keyring_t keys;
+    jw_keyring_t retired; /* the keys before the last reload, see on_reload */
     jw_app_t app;
     jw_http_t *http;
     uv_signal_t sigterm;
@@ -155,10 +156,14 @@ static void on_reload(uv_signal_t *handle, int signum)
         jw_error("auth", "SIGHUP: the key file was not reloaded, the old keys stay: %s", err);
         return;
     }
-    jw_keyring_free(&svc->keys);
+    /* A request waiting on Redis may still point into the old keys, so
+     * they are freed one reload later, not now. */
+    jw_keyring_free(&svc->retired);
+    svc->retired = svc->keys;
     svc->keys = fresh;
     jw_info("auth", "SIGHUP: reloaded %zu API keys from %s", svc->keys.count,
             svc->cfg.api_keys_file);
+    jw_hub_revoke(svc->app.hub, &svc->keys);
 }
 
 static void log_startup(const jw_config_t *cfg)
@@ -247,6 +252,7 @@ int main(int argc, char **argv)
     jw_replicate_free(svc.app.replicate);
     jw_poller_free(svc.app.poller);
     jw_keyring_free(&svc.keys);
+    jw_keyring_free(&svc.retired);
     jw_config_free(&svc.cfg);
     return 0;
 }

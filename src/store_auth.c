@@ -27,24 +27,25 @@ static void on_rate(jw_store_t *store, redisReply *reply, void *data)
     free(op);
 }
 
-void jw_store_rate_limit(jw_store_t *store, const char *bucket, int per_minute, jw_rate_cb cb,
-                         void *data)
+void jw_store_rate_limit(jw_store_t *store, const char *bucket, int per_minute, int peek,
+                         jw_rate_cb cb, void *data)
 {
     char key[256], limit[16];
-    const char *argv[] = {key, limit};
-    size_t argvlen[2];
+    const char *mode = peek ? "peek" : "take";
+    const char *argv[] = {key, limit, mode};
+    size_t argvlen[3];
 
     snprintf(key, sizeof(key), "%srate:%s", store->cfg->redis_prefix, bucket);
     snprintf(limit, sizeof(limit), "%d", per_minute);
-    argvlen[0] = strlen(key);
-    argvlen[1] = strlen(limit);
+    for (int i = 0; i < 3; i++)
+        argvlen[i] = strlen(argv[i]);
 
     rate_op_t *op = malloc(sizeof(*op));
     if (op == NULL)
         abort();
     op->cb = cb;
     op->data = data;
-    if (jw_store_run_script(store, JW_SCRIPT_RATE_LIMIT, 1, 2, argv, argvlen, on_rate, op) != 0) {
+    if (jw_store_run_script(store, JW_SCRIPT_RATE_LIMIT, 1, 3, argv, argvlen, on_rate, op) != 0) {
         free(op);
         cb(data, JW_STORE_UNAVAILABLE, 0, 0);
     }

@@ -28,6 +28,7 @@
     X(METHOD_NOT_ALLOWED, 405, "method_not_allowed")                                               \
     X(CONFLICT, 409, "job_not_active")                                                             \
     X(PAYLOAD_TOO_LARGE, 413, "payload_too_large")                                                 \
+    X(UNSUPPORTED_MEDIA_TYPE, 415, "unsupported_media_type")                                       \
     X(TOO_MANY_STREAMS, 429, "too_many_streams")                                                   \
     X(RATE_LIMITED, 429, "rate_limited")                                                           \
     X(INTERNAL, 500, "internal_error")                                                             \

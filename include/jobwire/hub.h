@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "jobwire/app.h"
+#include "jobwire/auth.h"
 
 typedef struct jw_hub jw_hub_t;
 
@@ -29,6 +30,12 @@ typedef struct jw_sse_request {
     char ip[64];             /* the client IP the limits count */
     char member[128];        /* the stream's lease name, from jw_hub_new_member() */
     int leased;              /* a Redis lease was taken for this stream */
+    /* The credentials the stream was opened with, so it can end when they
+     * do: the key (name and hash), and a session's expiry (0: none). */
+    int has_key;
+    char key_name[JW_KEY_NAME_MAX + 1];
+    unsigned char key_hash[JW_KEY_HASH_LEN];
+    int64_t expires_at;
 } jw_sse_request_t;
 
 /* Writes a lease member name unique across replicas into out. */
@@ -59,6 +66,10 @@ const char *jw_hub_replica(const jw_hub_t *hub);
 
 /* Returns how long a per-IP lease lives without renewal: three heartbeats. */
 long long jw_hub_lease_ttl_ms(const jw_hub_t *hub);
+
+/* Ends, with a reset event, every stream whose key is no longer in keys
+ * with the read role (after the key file was reloaded). */
+void jw_hub_revoke(jw_hub_t *hub, const jw_keyring_t *keys);
 
 /* Ends every stream cleanly (browsers reconnect elsewhere and resume)
  * and stops following the change stream. */

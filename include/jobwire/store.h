@@ -165,9 +165,9 @@ void jw_store_ping(jw_store_t *store, jw_done_cb cb, void *data);
 typedef void (*jw_rate_cb)(void *data, jw_store_err_t err, int allowed, long long value);
 
 /* Counts one call against bucket, at most per_minute a minute across
- * every replica. */
-void jw_store_rate_limit(jw_store_t *store, const char *bucket, int per_minute, jw_rate_cb cb,
-                         void *data);
+ * every replica; with peek, only tells whether one would be allowed. */
+void jw_store_rate_limit(jw_store_t *store, const char *bucket, int per_minute, int peek,
+                         jw_rate_cb cb, void *data);
 
 /* One audit entry: who did what to which job, and how it ended. */
 typedef struct jw_audit_entry {

@@ -259,8 +259,9 @@ class LoginDetailTest(BreakTest):
         body = json.dumps({"key": KEYS["admin"][1] + "\u0000anything"}).encode()
         status, headers, reply = self.send("POST", "/api/auth/login",
                                            [("Content-Type", "application/json")], body)
-        self.assertEqual(status, 401, reply)
-        self.assertEqual(json.loads(reply)["error"], "invalid_api_key")
+        self.assertEqual(status, 400, reply)
+        self.assertEqual(json.loads(reply), {"error": "invalid_body",
+                                             "message": "the key must not contain a NUL character"})
         self.assertNotIn("set-cookie", headers)
 
     def test_form_content_type_cannot_log_in(self):
@@ -288,8 +289,10 @@ class StreamRevocationTest(BreakTest):
     keys_env = True
     extra_env = {"JOBWIRE_SSE_HEARTBEAT": "1"}
 
-    def assert_stream_ends(self, stream, within):
+    def assert_stream_ends(self, stream, within, reason):
+        """The stream may say why in one reset event, then must end."""
         deadline = time.monotonic() + within
+        told = False
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -299,6 +302,9 @@ class StreamRevocationTest(BreakTest):
             except EOFError:
                 return
             except TimeoutError:
+                continue
+            if event["event"] == "reset" and event["data"] == {"reason": reason} and not told:
+                told = True
                 continue
             self.fail(f"the event stream delivered {event}")
 
@@ -319,7 +325,7 @@ class StreamRevocationTest(BreakTest):
         self.jw.webhook({"id": "after-revoke", "status": "processing",
                          "created_at": "2025-07-01T10:00:00.000Z",
                          "destination": "example-org/model", "logs": ""})
-        self.assert_stream_ends(stream, within=3)
+        self.assert_stream_ends(stream, within=3, reason="key_revoked")
 
     def test_stream_ends_when_session_expires(self):
         cookie = signed_cookie("reader", int(time.time()) + 2)
@@ -330,7 +336,7 @@ class StreamRevocationTest(BreakTest):
         time.sleep(3)
         status, _, _ = self.send("GET", "/api/cloud/jobs", [("Cookie", f"jw_session={cookie}")])
         self.assertEqual(status, 401)
-        self.assert_stream_ends(stream, within=3)
+        self.assert_stream_ends(stream, within=3, reason="session_expired")
 
 
 class KeyFileLeakTest(BreakTest):

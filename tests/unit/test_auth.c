@@ -66,6 +66,11 @@ static void test_roles(void)
     CHECK_STR(err, "unknown role \"admin\" (roles are read, operate, submit)");
     CHECK_INT(jw_roles_parse("read,", &roles, err, sizeof(err)), -1);
     CHECK_STR(err, "unknown role \"\" (roles are read, operate, submit)");
+
+    /* A key written in the ROLES column is never repeated. */
+    CHECK_INT(jw_roles_parse("r8_live_Zq81mP0vXw3k", &roles, err, sizeof(err)), -1);
+    CHECK_STR(err, "ROLES must be a comma list of read, operate, submit (is the key in the "
+                   "ROLES column?)");
 }
 
 static void test_parse_good_file(void)
