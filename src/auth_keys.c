@@ -261,6 +261,24 @@ static int parse_line(char *text, int line, jw_keyring_t *ring, char *err, size_
     return 0;
 }
 
+/* Orders a stored name against name[0..len), like strcmp. */
+static int compare_name(const char *stored, const char *name, size_t len)
+{
+    size_t slen = strlen(stored);
+    int c = memcmp(stored, name, slen < len ? slen : len);
+
+    if (c != 0)
+        return c;
+    return slen < len ? -1 : slen > len ? 1 : 0;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    const char *name = ((const jw_api_key_t *)b)->name;
+
+    return compare_name(((const jw_api_key_t *)a)->name, name, strlen(name));
+}
+
 int jw_keyring_parse(const char *text, size_t len, jw_keyring_t *ring, char *err, size_t errlen)
 {
     memset(ring, 0, sizeof(*ring));
@@ -291,6 +309,9 @@ int jw_keyring_parse(const char *text, size_t len, jw_keyring_t *ring, char *err
         snprintf(err, errlen, "no key is defined; every client would be refused");
         rc = -1;
     }
+    /* Sorted by name, so a session cookie finds its key by binary search. */
+    if (rc == 0)
+        qsort(ring->keys, ring->count, sizeof(*ring->keys), compare_names);
 
     /* Raw keys were in this buffer: wipe it before it goes back. */
     sodium_memzero(copy, len);
@@ -353,9 +374,17 @@ const jw_api_key_t *jw_keyring_find(const jw_keyring_t *ring, const char *key, s
 
 const jw_api_key_t *jw_keyring_by_name(const jw_keyring_t *ring, const char *name, size_t len)
 {
-    for (size_t i = 0; i < ring->count; i++) {
-        if (strlen(ring->keys[i].name) == len && memcmp(ring->keys[i].name, name, len) == 0)
-            return &ring->keys[i];
+    size_t lo = 0, hi = ring->count;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = compare_name(ring->keys[mid].name, name, len);
+        if (c == 0)
+            return &ring->keys[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }

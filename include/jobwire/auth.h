@@ -81,7 +81,7 @@ void jw_keyring_free(jw_keyring_t *ring);
  */
 const jw_api_key_t *jw_keyring_find(const jw_keyring_t *ring, const char *key, size_t len);
 
-/* Returns the key named name, or NULL. */
+/* Returns the key named name, or NULL. Keys are kept sorted by name. */
 const jw_api_key_t *jw_keyring_by_name(const jw_keyring_t *ring, const char *name, size_t len);
 
 /*

@@ -134,6 +134,29 @@ static void test_parse_errors(void)
     CHECK_STR(err, "the file contains a NUL byte");
 }
 
+static void test_lookup_by_name_in_any_order(void)
+{
+    jw_keyring_t ring;
+    char err[128];
+    const char *text = "zed read k-zed-1\nalpha read k-alpha-1\nmid.key operate k-mid-1\n"
+                       "a read k-a-1\nalphabet submit k-alphabet-1\n";
+    const char *names[] = {"zed", "alpha", "mid.key", "a", "alphabet"};
+
+    CHECK_INT(parse(text, &ring, err, sizeof(err)), 0);
+    for (size_t i = 0; i < 5; i++) {
+        const jw_api_key_t *k = jw_keyring_by_name(&ring, names[i], strlen(names[i]));
+        CHECK(k != NULL && strcmp(k->name, names[i]) == 0);
+    }
+    CHECK(jw_keyring_by_name(&ring, "alph", 4) == NULL);
+    CHECK(jw_keyring_by_name(&ring, "zz", 2) == NULL);
+    CHECK(jw_keyring_by_name(&ring, "", 0) == NULL);
+    /* The line numbers stay with their keys after sorting. */
+    CHECK_INT(jw_keyring_by_name(&ring, "zed", 3)->line, 1);
+    CHECK_INT(jw_keyring_by_name(&ring, "alphabet", 8)->line, 5);
+    CHECK(jw_keyring_find(&ring, "k-mid-1", 7) == jw_keyring_by_name(&ring, "mid.key", 7));
+    jw_keyring_free(&ring);
+}
+
 static void test_load_missing_file(void)
 {
     jw_keyring_t ring;
@@ -245,6 +268,7 @@ int main(void)
     test_roles();
     test_parse_good_file();
     test_parse_errors();
+    test_lookup_by_name_in_any_order();
     test_load_missing_file();
     test_session_round_trip();
     test_session_refusals();
