@@ -407,7 +407,7 @@ describe('dashboard rate limits', () => {
     await waitFor('rate limit error', async () =>
       /^Too many login attempts/.test(await page.locator('#login-error').innerText()), 5000);
     assert.match(await page.locator('#login-error').innerText(),
-      /^Too many login attempts: more than 2 changes a minute from this caller; retry in \d+ s\.$/);
+      /^Too many login attempts: more than 2 login attempts a minute from this caller; retry in \d+ s\.$/);
     assert.equal(await page.locator('#dashboard').isVisible(), false);
     assert.equal(await sessionCookie(context), undefined);
     assert.deepEqual(seen.pageErrors, []);
