@@ -29,7 +29,8 @@ static const char *const env_names[] = {
     "JOBWIRE_LOG_LEVEL",        "JOBWIRE_REPLICATE_TIMEOUT_MS", "JOBWIRE_REPLICATE_CONNECT_MS",
     "JOBWIRE_REPLICATE_INFLIGHT", "JOBWIRE_REPLICATE_ATTEMPTS",
     "JOBWIRE_POLL_RATE",        "JOBWIRE_STALE_AFTER",      "JOBWIRE_PRICES",
-    "JOBWIRE_DEFAULT_PRICE",    "JOBWIRE_WEB_ROOT",
+    "JOBWIRE_DEFAULT_PRICE",    "JOBWIRE_WEB_ROOT",         "JOBWIRE_QUEUE_MAX_CONCURRENT",
+    "JOBWIRE_QUEUE_MAX_PER_USER", "JOBWIRE_QUEUE_MAX_PENDING",
 };
 
 #define ENV_COUNT (sizeof(env_names) / sizeof(env_names[0]))
@@ -143,7 +144,10 @@ static void test_defaults(void)
     CHECK_INT(cfg.poll_interval_s, 30);
     CHECK_INT(cfg.poll_interval_source, JW_SOURCE_DEFAULT);
     CHECK_INT(cfg.queue_enabled, 1);
-    CHECK_INT(cfg.queue_interval_s, 5);
+    CHECK_INT(cfg.queue_interval_ms, 5000);
+    CHECK_INT(cfg.queue_max_concurrent, 2);
+    CHECK_INT(cfg.queue_max_per_user, 0);
+    CHECK_INT(cfg.queue_max_pending, 1000);
     CHECK_INT(cfg.sse_max_per_ip, 5);
     CHECK_INT(cfg.sse_max_clients, 20000);
     CHECK_INT(cfg.sse_heartbeat_s, 15);
@@ -360,6 +364,30 @@ struct int_case {
     const char *message;
 };
 
+static void test_queue_interval_decimals(void)
+{
+    static const struct {
+        const char *text;
+        int ms;
+    } good[] = {{"5", 5000}, {"0.1", 100}, {"0.25", 250}, {"1.5", 1500}, {"0.125", 125},
+                {"3600", 3600000}, {"3600.000", 3600000}, {"007", 7000}};
+    static const char *const bad[] = {"0", "0.05", "0.099", "3600.001", "3601", ".5", "5.",
+                                      "1.2345", "-1", "+1", "1e3", "5s", " 5", "0x10",
+                                      "99999999999999999999"};
+    jw_config_t cfg;
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        CHECK_INT(load_env(&cfg, "JOBWIRE_QUEUE_INTERVAL", good[i].text), 0);
+        CHECK_REPORT(cfg.queue_interval_ms == good[i].ms, "%s: got %d ms, expected %d ms",
+                     good[i].text, cfg.queue_interval_ms, good[i].ms);
+        jw_config_free(&cfg);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        expect_env_error("JOBWIRE_QUEUE_INTERVAL", bad[i],
+                         "must be 0.1-3600 seconds, at most 3 decimals");
+    }
+}
+
 static void test_integers(void)
 {
     static const struct int_case cases[] = {
@@ -367,7 +395,11 @@ static void test_integers(void)
         {"JOBWIRE_DELIVERY_TTL", "3600", "2592000", "59", "2592001",
          "an integer 60-2592000 seconds"},
         {"SIMPLETUNER_JOB_POLL_INTERVAL", "5", "86400", "4", "86401", "an integer 5-86400 seconds"},
-        {"JOBWIRE_QUEUE_INTERVAL", "1", "3600", "0", "3601", "an integer 1-3600 seconds"},
+        {"JOBWIRE_QUEUE_MAX_CONCURRENT", "1", "10000", "0", "10001",
+         "an integer 1-10000 jobs"},
+        {"JOBWIRE_QUEUE_MAX_PER_USER", "0", "10000", "-1", "10001", "an integer 0-10000 jobs"},
+        {"JOBWIRE_QUEUE_MAX_PENDING", "1", "100000", "0", "100001",
+         "an integer 1-100000 jobs"},
         {"JOBWIRE_SSE_MAX_PER_IP", "1", "10000", "0", "10001", "an integer 1-10000 connections"},
         {"JOBWIRE_SSE_MAX_CLIENTS", "5", "1000000", "0", "1000001",
          "an integer 1-1000000 connections"},
@@ -436,7 +468,7 @@ static void test_values_parsed(void)
     jw_config_free(&cfg);
 
     CHECK_INT(load_env(&cfg, "JOBWIRE_QUEUE_INTERVAL", "9"), 0);
-    CHECK_INT(cfg.queue_interval_s, 9);
+    CHECK_INT(cfg.queue_interval_ms, 9000);
     jw_config_free(&cfg);
 
     CHECK_INT(load_env(&cfg, "JOBWIRE_REPLICATE_TIMEOUT_MS", "2500"), 0);
@@ -760,7 +792,7 @@ static void test_yaml_full(void)
     CHECK_INT(cfg.poll_interval_s, 45);
     CHECK_INT(cfg.poll_interval_source, JW_SOURCE_FILE);
     CHECK_INT(cfg.queue_enabled, 0);
-    CHECK_INT(cfg.queue_interval_s, 7);
+    CHECK_INT(cfg.queue_interval_ms, 7000);
     CHECK_INT(cfg.sse_max_per_ip, 3);
     CHECK_INT(cfg.sse_max_clients, 500);
     CHECK_INT(cfg.sse_heartbeat_s, 20);
@@ -1158,6 +1190,7 @@ int main(void)
     test_webhook_secret();
     test_sizes();
     test_integers();
+    test_queue_interval_decimals();
     test_poll_interval_message();
     test_values_parsed();
     test_combinations();
