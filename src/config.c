@@ -163,6 +163,10 @@ static const setting_t settings[] = {
      .path = "background.queue_processing.max_concurrent_per_user", .parse = parse_int,
      .field = FIELD(queue_max_per_user), .min = 0, .max = 10000, .unit = "jobs",
      .fallback = "0", .help = "started submitted jobs per user_id; 0: no per-user limit"},
+    {.env = "JOBWIRE_QUEUE_EXCLUSIVE", .path = "background.queue_processing.exclusive",
+     .parse = parse_bool, .field = FIELD(queue_exclusive), .fallback = "true",
+     .help = "one replica at a time runs queue rounds (a lease); false: every replica does, "
+             "and slots still never exceed max_concurrent"},
     {.env = "JOBWIRE_QUEUE_MAX_PENDING", .path = "background.queue_processing.max_pending",
      .parse = parse_int, .field = FIELD(queue_max_pending), .min = 1, .max = 100000,
      .unit = "jobs", .fallback = "1000",

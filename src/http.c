@@ -145,6 +145,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     } else if (path_is(path, "/api/cloud/jobs")) {
         if (method_is(req, "GET"))
             jw_api_list_jobs(app, req);
+        else if (method_is(req, "POST"))
+            jw_api_submit_job(app, req);
+        else
+            method_not_allowed(req, "GET, POST");
+    } else if (path_is(path, "/api/cloud/queue")) {
+        if (method_is(req, "GET"))
+            jw_api_queue(app, req);
         else
             method_not_allowed(req, "GET");
     } else if (!route_job(app, req, path)) {

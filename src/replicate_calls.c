@@ -100,6 +100,22 @@ void jw_replicate_cancel_job(jw_replicate_t *client, const char *kind, const cha
     object_request(client, "POST", kind, id, "/cancel", cb, data);
 }
 
+void jw_replicate_create_training(jw_replicate_t *client, const char *model, const char *version,
+                                  const char *body, size_t len, jw_replicate_event_cb cb,
+                                  void *data)
+{
+    object_call_t *oc = calloc(1, sizeof(*oc));
+    char path[512];
+
+    if (oc == NULL)
+        abort();
+    oc->cb = cb;
+    oc->data = data;
+    snprintf(oc->kind, sizeof(oc->kind), "training");
+    snprintf(path, sizeof(path), "/models/%s/versions/%s/trainings", model, version);
+    jw__replicate_post_json(client, path, body, len, on_object, oc);
+}
+
 /* --- text: logs and account ---------------------------------------------- */
 
 typedef struct text_call {

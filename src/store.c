@@ -16,6 +16,8 @@ extern const size_t jw_lua_ingest_len, jw_lua_apply_len, jw_lua_list_len, jw_lua
     jw_lua_sse_lease_len;
 extern const char jw_lua_active[], jw_lua_delete[];
 extern const size_t jw_lua_active_len, jw_lua_delete_len;
+extern const char jw_lua_queue_slots[], jw_lua_queue_view[], jw_lua_poller_lease[];
+extern const size_t jw_lua_queue_slots_len, jw_lua_queue_view_len, jw_lua_poller_lease_len;
 
 /* How long Redis may leave a command unanswered before the connection is
  * dropped. The blocking connections add the longest BLOCK time any caller
@@ -44,6 +46,15 @@ static const char *script_text(jw_script_id_t id, size_t *len)
     case JW_SCRIPT_DELETE:
         *len = jw_lua_delete_len;
         return jw_lua_delete;
+    case JW_SCRIPT_QUEUE_SLOTS:
+        *len = jw_lua_queue_slots_len;
+        return jw_lua_queue_slots;
+    case JW_SCRIPT_QUEUE_VIEW:
+        *len = jw_lua_queue_view_len;
+        return jw_lua_queue_view;
+    case JW_SCRIPT_LEASE:
+        *len = jw_lua_poller_lease_len;
+        return jw_lua_poller_lease;
     default:
         *len = jw_lua_trim_len;
         return jw_lua_trim;

@@ -87,6 +87,7 @@ typedef struct jw_config {
     int queue_max_concurrent; /* JOBWIRE_QUEUE_MAX_CONCURRENT, default 2 */
     int queue_max_per_user;   /* JOBWIRE_QUEUE_MAX_PER_USER, default 0: no limit per user */
     int queue_max_pending;    /* JOBWIRE_QUEUE_MAX_PENDING, default 1000 */
+    int queue_exclusive;      /* JOBWIRE_QUEUE_EXCLUSIVE, default 1: rounds on the lease holder only */
 
     /* SSE hub. */
     int sse_max_per_ip;       /* JOBWIRE_SSE_MAX_PER_IP, default 5 */

@@ -12,6 +12,7 @@
     X(INVALID_HEADER, 400, "invalid_header")                                                       \
     X(INVALID_BODY, 400, "invalid_body")                                                           \
     X(BAD_REQUEST, 400, "bad_request")                                                             \
+    X(INVALID_FIELD, 400, "invalid_field")                                                         \
     X(JOB_ACTIVE, 400, "job_active")                                                               \
     X(INVALID_SIGNATURE, 401, "invalid_signature")                                                 \
     X(STALE_TIMESTAMP, 401, "stale_timestamp")                                                     \
@@ -20,6 +21,7 @@
     X(METHOD_NOT_ALLOWED, 405, "method_not_allowed")                                               \
     X(CONFLICT, 409, "job_not_active")                                                             \
     X(PAYLOAD_TOO_LARGE, 413, "payload_too_large")                                                 \
+    X(IDEMPOTENCY_KEY_REUSED, 422, "idempotency_key_reused")                                       \
     X(TOO_MANY_STREAMS, 429, "too_many_streams")                                                   \
     X(INTERNAL, 500, "internal_error")                                                             \
     X(PROVIDER_ERROR, 502, "provider_error")                                                       \
@@ -28,6 +30,7 @@
     X(WEBHOOK_NOT_CONFIGURED, 503, "webhook_not_configured")                                       \
     X(SHUTTING_DOWN, 503, "shutting_down")                                                         \
     X(TOO_MANY_CLIENTS, 503, "too_many_clients")                                                   \
+    X(QUEUE_FULL, 503, "queue_full")                                                               \
     X(PROVIDER_TIMEOUT, 504, "provider_timeout")
 
 typedef enum jw_error {

@@ -75,6 +75,10 @@ void jw_api_cancel_job(jw_app_t *app, h2o_req_t *req, h2o_iovec_t job_id);
 void jw_api_job_logs(jw_app_t *app, h2o_req_t *req, h2o_iovec_t job_id);
 void jw_api_delete_job(jw_app_t *app, h2o_req_t *req, h2o_iovec_t job_id);
 
+/* The submission queue (api_queue.c). */
+void jw_api_submit_job(jw_app_t *app, h2o_req_t *req);
+void jw_api_queue(jw_app_t *app, h2o_req_t *req);
+
 /* Poller and dashboard metrics (api_polling.c, api_metrics.c). */
 void jw_api_polling_status(jw_app_t *app, h2o_req_t *req);
 void jw_api_polling_setting(jw_app_t *app, h2o_req_t *req);

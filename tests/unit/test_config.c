@@ -30,7 +30,7 @@ static const char *const env_names[] = {
     "JOBWIRE_REPLICATE_INFLIGHT", "JOBWIRE_REPLICATE_ATTEMPTS",
     "JOBWIRE_POLL_RATE",        "JOBWIRE_STALE_AFTER",      "JOBWIRE_PRICES",
     "JOBWIRE_DEFAULT_PRICE",    "JOBWIRE_WEB_ROOT",         "JOBWIRE_QUEUE_MAX_CONCURRENT",
-    "JOBWIRE_QUEUE_MAX_PER_USER", "JOBWIRE_QUEUE_MAX_PENDING",
+    "JOBWIRE_QUEUE_MAX_PER_USER", "JOBWIRE_QUEUE_MAX_PENDING", "JOBWIRE_QUEUE_EXCLUSIVE",
 };
 
 #define ENV_COUNT (sizeof(env_names) / sizeof(env_names[0]))
@@ -148,6 +148,7 @@ static void test_defaults(void)
     CHECK_INT(cfg.queue_max_concurrent, 2);
     CHECK_INT(cfg.queue_max_per_user, 0);
     CHECK_INT(cfg.queue_max_pending, 1000);
+    CHECK_INT(cfg.queue_exclusive, 1);
     CHECK_INT(cfg.sse_max_per_ip, 5);
     CHECK_INT(cfg.sse_max_clients, 20000);
     CHECK_INT(cfg.sse_heartbeat_s, 15);
