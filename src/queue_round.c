@@ -70,7 +70,12 @@ static void record(jw_queue_round_state_t *r, uint64_t duration_ms)
     now_iso(at);
     jw_fields_add_str(&f, "replica", r->replica);
     jw_fields_add_str(&f, "last_round_at", at);
-    jw_fields_add_str(&f, "last_error", r->first_error);
+    /* The last error stays, with its time, until another one replaces it,
+     * so a round that went well does not hide it. */
+    if (r->first_error[0] != '\0') {
+        jw_fields_add_str(&f, "last_error", r->first_error);
+        jw_fields_add_str(&f, "last_error_at", at);
+    }
     jw_fields_addf(&f, "slots_used", "%lld", r->slots_used);
     jw_fields_addf(&f, "pending", "%lld", r->pending);
     jw_fields_addf(&f, "claimed", "%zu", r->claimed);
