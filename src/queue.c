@@ -94,7 +94,7 @@ static void on_round_timer(uv_timer_t *timer)
     limits.now_ms = wall_ms();
     limits.max_concurrent = q->cfg->queue_max_concurrent;
     limits.max_per_user = q->cfg->queue_max_per_user;
-    /* A claim without an answer for longer than a create call may take
+    /* A claim without a response for longer than a create call may take
      * belongs to a replica that died mid-call. */
     limits.claim_expiry_ms = (long long)q->cfg->replicate_timeout_ms +
                              2LL * q->cfg->queue_interval_ms + 5000;
@@ -210,7 +210,7 @@ void jw_queue_stop(jw_queue_t *queue)
         jw_info("queue", "lease released: shutting down replica=%s", queue->replica);
     }
     queue->leader = 0;
-    /* A round in flight finishes by itself; claims it could not answer
+    /* A round in flight finishes by itself; claims it could not finish
      * go back in line once they expire. */
     if (queue->round != NULL)
         jw_queue_round_detach(queue->round);

@@ -1,6 +1,6 @@
 /*
  * One queue round (see queue_round.h). Every step that changes a job goes
- * through apply.lua: the create call's answer (with local_job_id, which
+ * through apply.lua: the create call's response (with local_job_id, which
  * records the provider id and its alias), a refusal (the job fails with
  * Replicate's message) and a lost job (failed, which frees its slot).
  * A transient error gives the claim back, so the job keeps its place.
@@ -27,7 +27,7 @@ struct jw_queue_round_state {
     jw_queue_round_done_cb done; /* NULL once detached */
     void *data;
     uint64_t started_ms;
-    size_t outstanding;          /* calls not yet answered, plus one while starting */
+    size_t outstanding;          /* calls without a response yet, plus one while starting */
     size_t claimed, started, refused, requeued, checked, lost;
     long long freed, slots_used, pending;
     char first_error[MESSAGE_MAX];
@@ -161,7 +161,7 @@ static void apply_object(task_t *t, const jw_event_t *ev, const char *source, jw
 /* --- creating a claimed training ---------------------------------------------- */
 
 /*
- * A refusal: Replicate answered and will answer the same way again (a bad
+ * A refusal: Replicate rejected the request and would reject it again (a bad
  * destination, an unknown version). 401, 402 and 403 concern the account,
  * not the job, and 408 and 429 ask for a retry, so those jobs wait.
  */

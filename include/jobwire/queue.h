@@ -9,7 +9,7 @@
  * A round, every JOBWIRE_QUEUE_INTERVAL: take back lost slots, claim free
  * ones for the jobs at the head of the line, renumber the line, create
  * each claimed training (webhook to JOBWIRE_PUBLIC_URL?job=<id> when one
- * is configured) and apply the answer, and ask Replicate about started
+ * is configured) and apply the response, and ask Replicate about started
  * jobs without news. A refusal fails the job with Replicate's message; a
  * transient error puts it back in line for the next round.
  */

@@ -14,7 +14,7 @@
 
 typedef struct jw_queue_round_state jw_queue_round_state_t;
 
-/* Called once when every call of the round has answered. */
+/* Called once every call of the round has returned. */
 typedef void (*jw_queue_round_done_cb)(void *data, uint64_t duration_ms);
 
 /*

@@ -29,7 +29,7 @@ typedef enum jw_submit_outcome {
     JW_SUBMIT_REPLAY,      /* the key named an earlier job with the same content */
     JW_SUBMIT_MISMATCH,    /* the key named an earlier job with other content */
     JW_SUBMIT_GONE,        /* the key named a job that was deleted since */
-    JW_SUBMIT_FULL,        /* the line holds max_pending jobs already */
+    JW_SUBMIT_FULL,        /* the line has max_pending jobs already */
 } jw_submit_outcome_t;
 
 /* job_id is the new or earlier job ("" when full); job its hash (count 0 when none). */
@@ -111,7 +111,7 @@ typedef struct jw_queue_entry {
 typedef struct jw_queue_holder {
     const char *job_id;
     const char *status;      /* "" when the job is gone */
-    const char *provider_id; /* "" before the create call answered */
+    const char *provider_id; /* "" before the create call's response */
     const char *user_id;
     long long taken_ms;
 } jw_queue_holder_t;

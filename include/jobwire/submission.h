@@ -1,7 +1,7 @@
 /*
  * Training submissions (POST /api/cloud/jobs): parsing and checking the
- * request body, the Idempotency-Key header, the digest that tells a
- * retried request from a different one, the local job id, and the body
+ * request body, the Idempotency-Key header, the digest that distinguishes
+ * a retried request from a different one, the local job id, and the body
  * of Replicate's create-training call. Pure functions, so they are unit
  * tested and fuzzed; nothing here does I/O.
  */
@@ -10,14 +10,14 @@
 
 #include <stddef.h>
 
-/* Longest owner/name of a model or destination, and of a version id. */
+/* Maximum length of a model's or destination's owner/name, and of a version id. */
 #define JW_SUBMIT_NAME_MAX 128
 #define JW_SUBMIT_VERSION_MAX 128
 #define JW_SUBMIT_HARDWARE_MAX 64
 #define JW_SUBMIT_USER_MAX 128
-/* Largest "input" object, as compact JSON (1 MiB). */
+/* Maximum size of the "input" object, as compact JSON (1 MiB). */
 #define JW_SUBMIT_INPUT_MAX (1024 * 1024)
-/* Longest Idempotency-Key header value. */
+/* Maximum length of an Idempotency-Key header value. */
 #define JW_IDEMPOTENCY_KEY_MAX 255
 /* Errors reported for one body at most; one per field is enough. */
 #define JW_SUBMIT_ERRORS_MAX 16

@@ -27,7 +27,7 @@
 --   mode 'entries': ARGV[7..] events-stream entry ids, read here with
 --   XRANGE, so a batch costs one round trip and no copy of its fields;
 --   mode 'submit': ARGV[7] new job id, ARGV[8] Idempotency-Key or '',
---   ARGV[9] request digest, ARGV[10] key TTL (s), ARGV[11] most pending
+--   ARGV[9] request digest, ARGV[10] key TTL (s), ARGV[11] max pending
 --   jobs, ARGV[12..] the submission's field/value pairs;
 --   mode 'positions': ARGV[7..] ids of jobs that just left the line.
 -- Returns, per event, {created, changed, change id or '', status}, flat;
@@ -124,7 +124,7 @@ end
 -- Points an event that names the provider's id at the local job it
 -- belongs to, if any. local_job_id (from the webhook URL the queue gave
 -- Replicate) links the two ids the first time, so a webhook that arrives
--- before the create call's answer is recorded still finds its job. Only a
+-- before the create call's response is applied still finds its job. Only a
 -- queued job without another provider id may be linked.
 local function resolve_job(ev)
     local provider_id = ev.job_id
@@ -152,6 +152,9 @@ end
 -- left the line, so the jobs behind it move up.
 local function queue_update(job_id, status, cur, upd)
     local left = false
+    if (cur.submitted or upd.submitted) ~= '1' then
+        return false -- not a submission, so never in line and never in a slot
+    end
     if status == 'pending' then
         local place = redis.call('ZRANK', pending_key, job_id)
         local position = place and tostring(place + 1) or false
@@ -168,7 +171,7 @@ local function queue_update(job_id, status, cur, upd)
         redis.call('ZREM', slots_key, job_id)
         redis.call('HDEL', prefix .. 'queue:slot_users', job_id)
     elseif (cur.submitted or upd.submitted) == '1' then
-        -- Started at the provider: the job holds a slot until it finishes,
+        -- Started at the provider: the job occupies a slot until it finishes,
         -- also when its claim had been given up (a create call that timed
         -- out and yet succeeded).
         redis.call('ZADD', slots_key, 'NX', tonumber(ARGV[3]), job_id)

@@ -6,13 +6,13 @@
 -- jobs that hold a slot (score: when it was taken, ms), queue:slot_users
 -- the user id of each slot holder, queue:job:<id> the submission.
 -- A slot is taken here and released by apply.lua when the job finishes.
--- This script also takes back slots that no longer hold a live job:
+-- This script also takes back slots that no longer belong to a live job:
 --   * the job is gone (deleted) or finished;
---   * a claim whose create call never reported back (its replica died)
---     goes back in line at its old place after claim expiry ms;
--- and lists started jobs without news for verify-after ms, so the caller
--- asks the provider about them (a job the provider does not know is
--- failed by the caller, which frees its slot).
+--   * a claim whose create call never returned (its replica died) goes
+--     back in line at its old place after claim expiry ms.
+-- It also lists started jobs without news for verify-after ms. The caller
+-- asks the provider about them, and fails a job the provider does not
+-- know, which frees its slot.
 --
 -- ARGV[1] key prefix, ARGV[2] mode, ARGV[3] now (ms), then
 --   mode 'claim': ARGV[4] max concurrent, ARGV[5] max per user (0: none),
@@ -66,20 +66,20 @@ redis.call('ZINTERSTORE', checked, 2, checked, slots, 'WEIGHTS', 1, 0)
 
 local holders = redis.call('ZRANGE', slots, 0, -1, 'WITHSCORES')
 for i = 1, #holders, 2 do
-    local id, taken = holders[i], tonumber(holders[i + 1])
+    local id, taken_ms = holders[i], tonumber(holders[i + 1])
     local f = redis.call('HMGET', prefix .. 'job:' .. id, 'status', 'provider_job_id',
                          'updated_ms', 'kind')
     if not f[1] or terminal[f[1]] then
         release(id)
         freed = freed + 1
     elseif not f[2] then
-        if f[1] == 'pending' and now - taken > claim_expiry then
+        if f[1] == 'pending' and now - taken_ms > claim_expiry then
             requeue(id)
             freed = freed + 1
         end
     else
         local last = math.max(tonumber(f[3] or '') or 0,
-                              tonumber(redis.call('ZSCORE', checked, id) or '') or 0, taken)
+                              tonumber(redis.call('ZSCORE', checked, id) or '') or 0, taken_ms)
         if now - last >= verify_after then
             redis.call('ZADD', checked, now, id)
             verify[#verify + 1] = id
