@@ -10,9 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
 
+#include "jobwire/clock.h"
 #include "jobwire/event.h"
 #include "jobwire/fields.h"
 #include "jobwire/http.h"
@@ -592,17 +591,6 @@ static void on_cancel_applied(void *data, jw_store_err_t err, const jw_apply_res
     job_op_free(op);
 }
 
-static void now_iso(char out[48])
-{
-    struct timeval tv;
-    struct tm tm;
-
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    snprintf(out, 48, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv.tv_usec);
-}
-
 /* Records the job as cancelled without Replicate: it returned 404 for the
  * job, so nothing will ever finish it, or the job never reached it (a
  * queued submission, which also leaves the line). The event has no log
@@ -610,15 +598,9 @@ static void now_iso(char out[48])
 static void mark_cancelled(job_op_t *op)
 {
     jw_fields_t fields = {.count = 0};
-    char completed[48];
 
-    now_iso(completed);
-    jw_fields_add_str(&fields, "job_id", op->job_id);
-    jw_fields_add_str(&fields, "provider", "replicate");
-    jw_fields_add_str(&fields, "kind", op->kind[0] != '\0' ? op->kind : NULL);
-    jw_fields_add_str(&fields, "status", jw_status_name(JW_STATUS_CANCELLED));
-    jw_fields_add_str(&fields, "completed_at", completed);
-    jw_fields_add_str(&fields, "source", op->unstarted ? "queue" : "sync");
+    jw_fields_terminal_event(&fields, op->job_id, op->kind[0] != '\0' ? op->kind : NULL,
+                             JW_STATUS_CANCELLED, NULL, op->unstarted ? "queue" : "sync");
     op->provider_gone = !op->unstarted;
     jw_store_apply(op->app->store, fields.items, fields.count, on_cancel_applied, op);
     jw_fields_clear(&fields);

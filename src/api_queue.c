@@ -7,8 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-
+#include "jobwire/clock.h"
 #include "jobwire/fields.h"
 #include "jobwire/http.h"
 #include "jobwire/job_json.h"
@@ -22,14 +21,6 @@
 #define IDEMPOTENCY_TTL_S 86400
 #define VIEW_LIMIT_DEFAULT 100
 #define VIEW_LIMIT_MAX 1000
-
-static long long now_ms(void)
-{
-    struct timeval tv;
-
-    gettimeofday(&tv, NULL);
-    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 static void send_store_error(h2o_req_t *req)
 {
@@ -87,7 +78,7 @@ static void send_job(h2o_req_t *req, int status, const jw_field_t *job, size_t c
     }
     yajl_gen_map_open(g);
     jw_gen_key(g, "job");
-    jw_job_json(g, job, count, now_ms());
+    jw_job_json(g, job, count, jw_clock_wall_ms());
     jw_gen_kv_bool(g, "replayed", replayed);
     yajl_gen_map_close(g);
     jw_http_send_json(req, status, g);
@@ -295,33 +286,9 @@ static void on_view(void *data, jw_store_err_t err, const jw_queue_view_t *view)
     free(op);
 }
 
-/* Reads ?limit=; returns -1 after sending a 400. */
-static long view_limit(h2o_req_t *req)
-{
-    int found;
-    h2o_iovec_t text = jw_http_query_param(req, "limit", &found);
-    long value = 0;
-
-    if (found == 0)
-        return VIEW_LIMIT_DEFAULT;
-    for (size_t i = 0; found == 1 && i < text.len && i < 8; i++) {
-        if (text.base[i] < '0' || text.base[i] > '9') {
-            value = -1;
-            break;
-        }
-        value = value * 10 + (text.base[i] - '0');
-    }
-    if (found != 1 || text.len == 0 || text.len > 7 || value < 1 || value > VIEW_LIMIT_MAX) {
-        jw_http_send_error(req, JW_E_INVALID_PARAMETER, "limit must be 1-%d, given once",
-                           VIEW_LIMIT_MAX);
-        return -1;
-    }
-    return value;
-}
-
 void jw_api_queue(jw_app_t *app, h2o_req_t *req)
 {
-    long limit = view_limit(req);
+    long limit = jw_http_query_int(req, "limit", 1, VIEW_LIMIT_MAX, VIEW_LIMIT_DEFAULT);
     view_op_t *op;
 
     if (limit < 0)

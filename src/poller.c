@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jobwire/clock.h"
 #include "jobwire/fields.h"
 #include "jobwire/log.h"
 #include "jobwire/replicate_client.h"
@@ -81,25 +82,6 @@ struct jw_poller {
     poll_state_t state;
     jw_poller_stats_t stats;
 };
-
-static long long wall_ms(void)
-{
-    struct timeval tv;
-
-    gettimeofday(&tv, NULL);
-    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-static void now_iso(char out[48])
-{
-    struct timeval tv;
-    struct tm tm;
-
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    snprintf(out, 48, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv.tv_usec);
-}
 
 /* The stale check needs webhooks to be on (else polling covers it) and a
  * token to ask Replicate with; without one it would only mark jobs checked. */
@@ -193,7 +175,7 @@ static void record_tick(jw_poller_t *p, const tick_t *t, uint64_t duration_ms)
     jw_fields_t f = {.count = 0};
     char at[48];
 
-    now_iso(at);
+    jw_clock_iso_now(at);
     jw_fields_add_str(&f, "leader", p->replica);
     jw_fields_add_str(&f, "last_tick_at", at);
     jw_fields_add_str(&f, "last_error", t->first_error);
@@ -403,7 +385,7 @@ static void start_tick(jw_poller_t *p)
     t->stale_mode = !p->enabled;
     t->started_ms = uv_now(p->app->loop);
     p->tick = t;
-    jw_store_poller_jobs(p->app->store, wall_ms(),
+    jw_store_poller_jobs(p->app->store, jw_clock_wall_ms(),
                          t->stale_mode ? (long long)p->cfg->stale_after_s * 1000 : 0,
                          TICK_JOBS_MAX, on_tick_jobs, t);
 }

@@ -12,9 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
-
+#include "jobwire/clock.h"
 #include "jobwire/fields.h"
 #include "jobwire/log.h"
 #include "jobwire/poller.h"
@@ -42,14 +40,6 @@ struct jw_queue {
     int closed_handles;
     jw_queue_round_state_t *round; /* the round in flight, or NULL */
 };
-
-static long long wall_ms(void)
-{
-    struct timeval tv;
-
-    gettimeofday(&tv, NULL);
-    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 static uint64_t lease_ms(const jw_queue_t *q)
 {
@@ -91,7 +81,7 @@ static void on_round_timer(uv_timer_t *timer)
 
     if (!runs_rounds(q) || q->round != NULL)
         return;
-    limits.now_ms = wall_ms();
+    limits.now_ms = jw_clock_wall_ms();
     limits.max_concurrent = q->cfg->queue_max_concurrent;
     limits.max_per_user = q->cfg->queue_max_per_user;
     /* A claim without a response for longer than a create call may take

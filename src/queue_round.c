@@ -10,9 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
-
+#include "jobwire/clock.h"
 #include "jobwire/event.h"
 #include "jobwire/fields.h"
 #include "jobwire/log.h"
@@ -43,17 +41,6 @@ typedef struct task {
     char version[JW_SUBMIT_VERSION_MAX + 1];
 } task_t;
 
-static void now_iso(char out[48])
-{
-    struct timeval tv;
-    struct tm tm;
-
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    snprintf(out, 48, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv.tv_usec);
-}
-
 static void note_error(jw_queue_round_state_t *r, const char *job_id, const char *why)
 {
     if (r->first_error[0] == '\0')
@@ -67,7 +54,7 @@ static void record(jw_queue_round_state_t *r, uint64_t duration_ms)
     jw_fields_t f = {.count = 0};
     char at[48];
 
-    now_iso(at);
+    jw_clock_iso_now(at);
     jw_fields_add_str(&f, "replica", r->replica);
     jw_fields_add_str(&f, "last_round_at", at);
     /* The last error stays, with its time, until another one replaces it,
@@ -133,16 +120,8 @@ static void on_task_applied(void *data, jw_store_err_t err, const jw_apply_resul
 static void fail_job(task_t *t, const char *message)
 {
     jw_fields_t fields = {.count = 0};
-    char completed[48];
 
-    now_iso(completed);
-    jw_fields_add_str(&fields, "job_id", t->job_id);
-    jw_fields_add_str(&fields, "provider", "replicate");
-    jw_fields_add_str(&fields, "kind", "training");
-    jw_fields_add_str(&fields, "status", jw_status_name(JW_STATUS_FAILED));
-    jw_fields_add_str(&fields, "error_message", message);
-    jw_fields_add_str(&fields, "completed_at", completed);
-    jw_fields_add_str(&fields, "source", "queue");
+    jw_fields_terminal_event(&fields, t->job_id, "training", JW_STATUS_FAILED, message, "queue");
     jw_store_apply(t->round->app->store, fields.items, fields.count, on_task_applied, t);
     jw_fields_clear(&fields);
 }

@@ -74,6 +74,38 @@ static void compute_shas(jw_store_t *store)
     }
 }
 
+jw_store_op_t *jw_store_op_new(void (*cb)(void), void *data)
+{
+    jw_store_op_t *op = malloc(sizeof(*op));
+
+    if (op == NULL)
+        abort();
+    op->cb = cb;
+    op->data = data;
+    return op;
+}
+
+void jw_store_hset_fields(jw_store_t *store, const char *key, const jw_field_t *fields,
+                          size_t count)
+{
+    const char *argv[2 + 2 * JW_FIELDS_MAX];
+    size_t argvlen[2 + 2 * JW_FIELDS_MAX];
+    int argc = 2;
+
+    argv[0] = "HSET";
+    argv[1] = key;
+    argvlen[0] = 4;
+    argvlen[1] = strlen(key);
+    for (size_t i = 0; i < count && i < JW_FIELDS_MAX; i++) {
+        argv[argc] = fields[i].name;
+        argvlen[argc++] = fields[i].name_len;
+        argv[argc] = fields[i].value;
+        argvlen[argc++] = fields[i].value_len;
+    }
+    if (argc > 2)
+        jw_rconn_send(&store->conns[JW_CONN_COMMANDS], NULL, NULL, argc, argv, argvlen);
+}
+
 jw_store_t *jw_store_new(uv_loop_t *loop, const jw_config_t *cfg)
 {
     jw_store_t *store = calloc(1, sizeof(*store));

@@ -88,6 +88,19 @@ int jw_store_run_apply(jw_store_t *store, const char *mode, int tailc, const cha
 /* Fills out (capacity max) from a flat name/value array reply; returns the count. */
 size_t jw_store_reply_fields(const redisReply *r, jw_field_t *out, size_t max);
 
+/* A callback of any type and its data, for one store call in flight. */
+typedef struct jw_store_op {
+    void (*cb)(void); /* cast back to its real type by the reply handler */
+    void *data;
+} jw_store_op_t;
+
+/* Allocates an op; aborts when memory runs out. The reply handler frees it. */
+jw_store_op_t *jw_store_op_new(void (*cb)(void), void *data);
+
+/* HSETs up to JW_FIELDS_MAX fields into key on the commands connection; fire and forget. */
+void jw_store_hset_fields(jw_store_t *store, const char *key, const jw_field_t *fields,
+                          size_t count);
+
 /* Maps a reply to an error code: NULL -> UNAVAILABLE, error reply -> FAILED. */
 jw_store_err_t jw_store_reply_err(redisReply *reply, const char *what);
 

@@ -12,22 +12,6 @@
 #include "jobwire/store_queue.h"
 #include "store_internal.h"
 
-typedef struct queue_op {
-    void (*cb)(void);
-    void *data;
-} queue_op_t;
-
-static queue_op_t *op_new(void (*cb)(void), void *data)
-{
-    queue_op_t *op = malloc(sizeof(*op));
-
-    if (op == NULL)
-        abort();
-    op->cb = cb;
-    op->data = data;
-    return op;
-}
-
 static void *xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n, size);
@@ -50,7 +34,7 @@ static int is_type(const redisReply *r, int type)
 /* Sends a script with NUL-terminated arguments; on a connection that is
  * down, calls fail(op) at once. */
 static void run(jw_store_t *store, jw_script_id_t script, int nkeys, int argc, const char **argv,
-                jw_reply_fn fn, queue_op_t *op, void (*fail)(queue_op_t *op))
+                jw_reply_fn fn, jw_store_op_t *op, void (*fail)(jw_store_op_t *op))
 {
     size_t argvlen[16];
 
@@ -66,14 +50,14 @@ static void run(jw_store_t *store, jw_script_id_t script, int nkeys, int argc, c
 
 static void on_done(jw_store_t *store, redisReply *reply, void *data)
 {
-    queue_op_t *op = data;
+    jw_store_op_t *op = data;
 
     (void)store;
     ((jw_done_cb)op->cb)(op->data, jw_store_reply_err(reply, "queue"));
     free(op);
 }
 
-static void fail_done(queue_op_t *op)
+static void fail_done(jw_store_op_t *op)
 {
     ((jw_done_cb)op->cb)(op->data, JW_STORE_UNAVAILABLE);
 }
@@ -93,7 +77,7 @@ static jw_submit_outcome_t outcome_of(const char *word)
 
 static void on_submit(jw_store_t *store, redisReply *reply, void *data)
 {
-    queue_op_t *op = data;
+    jw_store_op_t *op = data;
     jw_submit_cb cb = (jw_submit_cb)op->cb;
     jw_store_err_t err = jw_store_reply_err(reply, "submit");
     jw_field_t fields[JW_FIELDS_MAX];
@@ -124,7 +108,7 @@ void jw_store_queue_submit(jw_store_t *store, const jw_submit_request_t *req, jw
     size_t argc = 5 + 2 * req->count;
     const char **argv = xcalloc(argc, sizeof(*argv));
     size_t *argvlen = xcalloc(argc, sizeof(*argvlen));
-    queue_op_t *op = op_new((void (*)(void))cb, data);
+    jw_store_op_t *op = jw_store_op_new((void (*)(void))cb, data);
 
     snprintf(ttl, sizeof(ttl), "%d", req->key_ttl_s);
     snprintf(max_pending, sizeof(max_pending), "%d", req->max_pending);
@@ -186,7 +170,7 @@ static size_t read_checks(const redisReply *list, jw_queue_check_t *checks)
     return n;
 }
 
-static void deliver_round(queue_op_t *op, const redisReply *reply)
+static void deliver_round(jw_store_op_t *op, const redisReply *reply)
 {
     const redisReply *claims = reply->element[0], *checks = reply->element[1];
     jw_queue_round_t round = {0};
@@ -209,7 +193,7 @@ static void deliver_round(queue_op_t *op, const redisReply *reply)
 
 static void on_claim(jw_store_t *store, redisReply *reply, void *data)
 {
-    queue_op_t *op = data;
+    jw_store_op_t *op = data;
     jw_store_err_t err = jw_store_reply_err(reply, "queue claim");
 
     (void)store;
@@ -227,7 +211,7 @@ static void on_claim(jw_store_t *store, redisReply *reply, void *data)
     free(op);
 }
 
-static void fail_claim(queue_op_t *op)
+static void fail_claim(jw_store_op_t *op)
 {
     ((jw_queue_claim_cb)op->cb)(op->data, JW_STORE_UNAVAILABLE, NULL);
 }
@@ -245,7 +229,7 @@ void jw_store_queue_claim(jw_store_t *store, const jw_queue_limits_t *limits, jw
     snprintf(expiry, sizeof(expiry), "%lld", limits->claim_expiry_ms);
     snprintf(verify, sizeof(verify), "%lld", limits->verify_after_ms);
     snprintf(claims, sizeof(claims), "%d", limits->max_claims);
-    run(store, JW_SCRIPT_QUEUE_SLOTS, 0, 8, argv, on_claim, op_new((void (*)(void))cb, data),
+    run(store, JW_SCRIPT_QUEUE_SLOTS, 0, 8, argv, on_claim, jw_store_op_new((void (*)(void))cb, data),
         fail_claim);
 }
 
@@ -256,7 +240,7 @@ void jw_store_queue_unclaim(jw_store_t *store, const char *job_id, long long now
     const char *argv[] = {store->cfg->redis_prefix, "unclaim", now, job_id};
 
     snprintf(now, sizeof(now), "%lld", now_ms);
-    run(store, JW_SCRIPT_QUEUE_SLOTS, 0, 4, argv, on_done, op_new((void (*)(void))cb, data),
+    run(store, JW_SCRIPT_QUEUE_SLOTS, 0, 4, argv, on_done, jw_store_op_new((void (*)(void))cb, data),
         fail_done);
 }
 
@@ -264,7 +248,7 @@ void jw_store_queue_positions(jw_store_t *store, const char *const *job_ids, siz
                               jw_done_cb cb, void *data)
 {
     size_t *lens = xcalloc(count + 1, sizeof(*lens));
-    queue_op_t *op = op_new((void (*)(void))cb, data);
+    jw_store_op_t *op = jw_store_op_new((void (*)(void))cb, data);
 
     for (size_t i = 0; i < count; i++)
         lens[i] = strlen(job_ids[i]);
@@ -279,7 +263,7 @@ void jw_store_queue_positions(jw_store_t *store, const char *const *job_ids, siz
 
 static void on_lease(jw_store_t *store, redisReply *reply, void *data)
 {
-    queue_op_t *op = data;
+    jw_store_op_t *op = data;
     jw_store_err_t err = jw_store_reply_err(reply, "queue lease");
 
     (void)store;
@@ -293,7 +277,7 @@ static void on_lease(jw_store_t *store, redisReply *reply, void *data)
     free(op);
 }
 
-static void fail_lease(queue_op_t *op)
+static void fail_lease(jw_store_op_t *op)
 {
     ((jw_queue_lease_cb)op->cb)(op->data, JW_STORE_UNAVAILABLE, "");
 }
@@ -310,30 +294,16 @@ void jw_store_queue_lease(jw_store_t *store, const char *replica, long long leas
     key(store, "leader", leader, sizeof(leader));
     key(store, "override", override, sizeof(override));
     snprintf(ms, sizeof(ms), "%lld", lease_ms);
-    run(store, JW_SCRIPT_LEASE, 2, 7, argv, on_lease, op_new((void (*)(void))cb, data),
+    run(store, JW_SCRIPT_LEASE, 2, 7, argv, on_lease, jw_store_op_new((void (*)(void))cb, data),
         fail_lease);
 }
 
 void jw_store_queue_record(jw_store_t *store, const jw_field_t *fields, size_t count)
 {
     char status[160];
-    const char *argv[2 + 2 * JW_FIELDS_MAX];
-    size_t argvlen[2 + 2 * JW_FIELDS_MAX];
-    int argc = 2;
 
     key(store, "status", status, sizeof(status));
-    argv[0] = "HSET";
-    argv[1] = status;
-    argvlen[0] = 4;
-    argvlen[1] = strlen(status);
-    for (size_t i = 0; i < count && i < JW_FIELDS_MAX; i++) {
-        argv[argc] = fields[i].name;
-        argvlen[argc++] = fields[i].name_len;
-        argv[argc] = fields[i].value;
-        argvlen[argc++] = fields[i].value_len;
-    }
-    if (argc > 2)
-        jw_rconn_send(&store->conns[JW_CONN_COMMANDS], NULL, NULL, argc, argv, argvlen);
+    jw_store_hset_fields(store, status, fields, count);
 }
 
 /* --- view --------------------------------------------------------------------- */
@@ -345,7 +315,7 @@ static const char *str_at(const redisReply *list, size_t i)
     return is_type(r, REDIS_REPLY_STRING) ? r->str : "";
 }
 
-static void deliver_view(queue_op_t *op, const redisReply *reply)
+static void deliver_view(jw_store_op_t *op, const redisReply *reply)
 {
     const redisReply *line = reply->element[0], *slots = reply->element[2];
     jw_queue_view_t view = {0};
@@ -384,7 +354,7 @@ static void deliver_view(queue_op_t *op, const redisReply *reply)
 
 static void on_view(jw_store_t *store, redisReply *reply, void *data)
 {
-    queue_op_t *op = data;
+    jw_store_op_t *op = data;
     jw_store_err_t err = jw_store_reply_err(reply, "queue view");
 
     (void)store;
@@ -403,7 +373,7 @@ static void on_view(jw_store_t *store, redisReply *reply, void *data)
     free(op);
 }
 
-static void fail_view(queue_op_t *op)
+static void fail_view(jw_store_op_t *op)
 {
     ((jw_queue_view_cb)op->cb)(op->data, JW_STORE_UNAVAILABLE, NULL);
 }
@@ -414,6 +384,6 @@ void jw_store_queue_view(jw_store_t *store, size_t limit, jw_queue_view_cb cb, v
     const char *argv[] = {store->cfg->redis_prefix, count};
 
     snprintf(count, sizeof(count), "%zu", limit > 0 ? limit : 1);
-    run(store, JW_SCRIPT_QUEUE_VIEW, 0, 2, argv, on_view, op_new((void (*)(void))cb, data),
+    run(store, JW_SCRIPT_QUEUE_VIEW, 0, 2, argv, on_view, jw_store_op_new((void (*)(void))cb, data),
         fail_view);
 }

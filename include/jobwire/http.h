@@ -47,6 +47,13 @@ void jw_reqref_release(jw_reqref_t *ref);
  * request's pool; *found is 0 when absent, -1 when given twice. */
 h2o_iovec_t jw_http_query_param(h2o_req_t *req, const char *name, int *found);
 
+/*
+ * Reads an integer query parameter in [min, max] (min >= 0): fallback
+ * when absent, or -1 after sending a 400 that names it when it is not
+ * such a number or is given twice.
+ */
+long jw_http_query_int(h2o_req_t *req, const char *name, long min, long max, long fallback);
+
 /* Returns a request header's value, or {NULL, 0}. */
 h2o_iovec_t jw_http_header(h2o_req_t *req, const char *name);
 

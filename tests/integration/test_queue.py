@@ -247,6 +247,19 @@ class SubmitTest(QueueTest):
         self.assertNotEqual(other, job_id)
         self.assertEqual(self.jw.get("/api/cloud/jobs").json()["total"], 2)
 
+    def test_key_of_deleted_job_is_404(self):
+        job_id = self.submit(key="k-gone")["job"]["job_id"]
+        self.provider_id(job_id)
+        self.assertEqual(self.jw.request("POST", f"/api/cloud/jobs/{job_id}/cancel").status, 200)
+        r = self.jw.request("DELETE", f"/api/cloud/jobs/{job_id}")
+        self.assertEqual(r.status, 200, r)
+        r = self.jw.request("POST", "/api/cloud/jobs", headers={"idempotency-key": "k-gone"},
+                            body=json.dumps(submission()).encode())
+        self.assertEqual(r.status, 404, r)
+        self.assertEqual(r.json()["error"], "job_not_found")
+        self.assertIn(f"{job_id}, which was deleted", r.json()["message"])
+        self.assertEqual(self.jw.get("/api/cloud/jobs").json()["total"], 0)
+
     def test_bad_idempotency_key_is_400(self):
         for key in ("two words", "x" * 256):
             r = self.jw.request("POST", "/api/cloud/jobs", headers={"idempotency-key": key},
@@ -428,6 +441,17 @@ class LinkTest(QueueTest):
                 "destination": "acme/my-lora", "metrics": {}}
         body.update(extra)
         return body
+
+    def test_unstarted_job_is_never_asked_about(self):
+        job_id = self.submit()["job"]["job_id"]
+        r = self.jw.get(f"/api/cloud/jobs/{job_id}/logs")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json(), {"job_id": job_id, "logs": None})
+        r = self.jw.get("/api/cloud/jobs?sync_active=true")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual([j["job_id"] for j in r.json()["jobs"]], [job_id])
+        self.assertEqual(self.fake.requests(), [])
+        self.assertEqual(self.jw.job(job_id)["queue_position"], 1)
 
     def test_webhook_before_create_answer_finds_job(self):
         job_id = self.submit()["job"]["job_id"]
