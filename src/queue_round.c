@@ -84,7 +84,10 @@ static void task_done(jw_queue_round_state_t *r)
     if (--r->outstanding > 0)
         return;
     duration = uv_now(r->app->loop) - r->started_ms;
-    if (r->claimed > 0 || r->freed > 0 || r->lost > 0 || r->first_error[0] != '\0')
+    if (r->claimed == 0 && r->freed == 0 && r->lost == 0 && r->first_error[0] == '\0')
+        jw_debug("queue", "round done: nothing to start slots_used=%lld pending=%lld",
+                 r->slots_used, r->pending);
+    else
         jw_info("queue", "round done: claimed=%zu started=%zu refused=%zu requeued=%zu "
                 "freed=%lld lost=%zu slots_used=%lld pending=%lld%s%s", r->claimed, r->started,
                 r->refused, r->requeued, r->freed, r->lost, r->slots_used, r->pending,

@@ -105,9 +105,9 @@ export function jobwireBinary() {
   throw new Error('no jobwire binary: run scripts/build first');
 }
 
-export async function startJobwire(redis, fake, port) {
+export async function startJobwire(redis, fake, port, env = {}) {
   port = port || await freePort();
-  const p = new Proc('jobwire', jobwireBinary(), [], {
+  const p = new Proc('jobwire', jobwireBinary(), [], Object.assign({
     JOBWIRE_LISTEN: `127.0.0.1:${port}`,
     JOBWIRE_REDIS_URL: redis.url,
     JOBWIRE_REDIS_PREFIX: 'jwb:',
@@ -117,7 +117,7 @@ export async function startJobwire(redis, fake, port) {
     JOBWIRE_WEB_ROOT: path.join(ROOT, 'web'),
     ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=1',
     UBSAN_OPTIONS: 'halt_on_error=1:print_stacktrace=1',
-  });
+  }, env));
   p.origin = `http://127.0.0.1:${port}`;
   await waitFor('jobwire to be ready', async () => (await fetch(p.origin + '/readyz')).status === 200, 20000);
   return p;
