@@ -502,7 +502,7 @@ typedef struct job_op {
     jw_app_t *app;
     jw_reqref_t *ref;
     char job_id[JOB_ID_MAX + 1];
-    char provider_id[JOB_ID_MAX + 1]; /* the id Replicate knows the job by */
+    char provider_id[JOB_ID_MAX + 1]; /* the job's id at Replicate */
     char kind[16];
     int unstarted;     /* submitted through the queue and not created at Replicate yet */
     int provider_gone; /* cancel: Replicate returned 404 for the job */
@@ -525,7 +525,7 @@ static void job_op_free(job_op_t *op)
 }
 
 /* A job submitted through the queue has a local id and, once created at
- * Replicate, a provider id; every other job has one id for both. */
+ * Replicate, a provider id. Every other job uses one id for both. */
 static void read_provider_id(job_op_t *op, const jw_field_t *fields, size_t count)
 {
     const jw_field_t *provider_id = jw_fields_find(fields, count, "provider_job_id");
@@ -646,7 +646,7 @@ static void on_cancel_job(void *data, jw_store_err_t err, const jw_field_t *fiel
     }
     if (op->unstarted) {
         /* If its create call is in flight, the queue cancels the training
-         * as soon as the answer finds the job cancelled. */
+         * as soon as the response finds the job cancelled. */
         jw_info("cancel", "queued job cancelled before it started job=%s", op->job_id);
         mark_cancelled(op);
         return;

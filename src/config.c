@@ -158,7 +158,7 @@ static const setting_t settings[] = {
     {.env = "JOBWIRE_QUEUE_MAX_CONCURRENT", .path = "background.queue_processing.max_concurrent",
      .parse = parse_int, .field = FIELD(queue_max_concurrent), .min = 1, .max = 10000,
      .unit = "jobs", .fallback = "2",
-     .help = "submitted jobs started and not yet finished, across all replicas"},
+     .help = "max submitted jobs running at once (started, not finished), across all replicas"},
     {.env = "JOBWIRE_QUEUE_MAX_PER_USER",
      .path = "background.queue_processing.max_concurrent_per_user", .parse = parse_int,
      .field = FIELD(queue_max_per_user), .min = 0, .max = 10000, .unit = "jobs",
@@ -333,7 +333,7 @@ static int parse_long(jw_config_t *cfg, const setting_t *s, const char *value, c
 /*
  * Parses decimal seconds with at most three fractional digits ("5",
  * "0.25") into milliseconds within [s->min, s->max] ms. Sub-second
- * intervals exist for tests; production files use whole seconds.
+ * intervals are meant for tests.
  */
 static int parse_seconds_ms(jw_config_t *cfg, const setting_t *s, const char *value,
                             char *reason, size_t reason_len)

@@ -43,7 +43,7 @@ struct jw__call {
     char *request_body;      /* a JSON body to POST, or NULL for an empty one */
     size_t request_body_len;
     /* Only 429 and failed connections are retried: the request was not
-     * acted on, while after a 5xx or a broken answer it may have been. */
+     * acted on, while after a 5xx or a broken response it may have been. */
     int retry_unsent_only;
     jw_replicate_body_cb cb;
     void *data;

@@ -146,7 +146,7 @@ static void ingest(jw_app_t *app, h2o_req_t *req, h2o_iovec_t id, const jw_event
 
     jw_event_to_fields(ev, "webhook", d->id, &fields);
     /* The queue gives Replicate a webhook URL with ?job=<local id>, so a
-     * delivery that beats the create call's answer still finds its job.
+     * delivery that beats the create call's response still finds its job.
      * apply.lua links the two ids only for a queued job not yet linked. */
     int found;
     h2o_iovec_t local_id = jw_http_query_param(req, "job", &found);

@@ -94,7 +94,7 @@ class QueueTest(ServiceTest):
 
 
 class SlotTest(QueueTest):
-    def test_ten_jobs_three_slots_positions_count_down(self):
+    def test_three_slots_and_countdown(self):
         events = []
         stream = SSEStream(self.jw, "/api/events")
         self.addCleanup(stream.close)
@@ -332,7 +332,7 @@ class SubmitTest(QueueTest):
 class CancelAndErrorTest(QueueTest):
     max_concurrent = 1
 
-    def test_cancel_pending_makes_no_provider_call(self):
+    def test_cancel_pending_skips_provider(self):
         stream = SSEStream(self.jw, "/api/events")
         self.addCleanup(stream.close)
         first, second, third = (self.submit()["job"]["job_id"] for _ in range(3))
@@ -375,7 +375,7 @@ class CancelAndErrorTest(QueueTest):
         self.assertEqual(paths, [f"/v1/trainings/{provider_second}/cancel"])
         self.assertEqual(self.queue()["slots_used"], 0)
 
-    def test_provider_422_fails_job_with_its_message(self):
+    def test_provider_422_fails_job(self):
         self.fake.fault(status=422, path_prefix="/v1/models/", method="POST",
                         body={"title": "Invalid destination",
                               "detail": "destination acme/my-lora does not exist",
@@ -406,12 +406,12 @@ class CancelAndErrorTest(QueueTest):
         self.assertIn(job_id, last["last_error"])
         self.assertRegex(last["last_error_at"], r"^\d{4}-\d\d-\d\dT")
 
-    def test_lost_and_deleted_slot_holders_are_reclaimed(self):
+    def test_lost_slots_reclaimed(self):
         first = self.submit()["job"]["job_id"]
         second = self.submit()["job"]["job_id"]
         third = self.submit()["job"]["job_id"]
         provider_first = self.provider_id(first)
-        # Replicate forgets the training: the check after 12 quiet intervals
+        # Replicate loses the training: the check after 12 quiet intervals
         # (at least 3 s) fails the job and frees the slot.
         self.fake.control("DELETE", f"/jobs/{provider_first}")
         job = self.wait_job(first, lambda j: j["status"] == "failed", timeout=15)
@@ -442,7 +442,7 @@ class LinkTest(QueueTest):
         body.update(extra)
         return body
 
-    def test_unstarted_job_is_never_asked_about(self):
+    def test_unstarted_job_not_fetched(self):
         job_id = self.submit()["job"]["job_id"]
         r = self.jw.get(f"/api/cloud/jobs/{job_id}/logs")
         self.assertEqual(r.status, 200, r)
@@ -453,7 +453,7 @@ class LinkTest(QueueTest):
         self.assertEqual(self.fake.requests(), [])
         self.assertEqual(self.jw.job(job_id)["queue_position"], 1)
 
-    def test_webhook_before_create_answer_finds_job(self):
+    def test_early_webhook_finds_job(self):
         job_id = self.submit()["job"]["job_id"]
         r = self.jw.webhook(self.training("r8early", "processing"),
                             path=f"/api/webhooks/replicate?job={job_id}")
@@ -476,7 +476,7 @@ class LinkTest(QueueTest):
         self.assertEqual(self.jw.job(other)["status"], "pending")
         self.assertIsNone(self.jw.job(other)["provider_job_id"])
 
-    def test_record_made_by_sync_merges_into_job(self):
+    def test_synced_record_merges(self):
         self.fake.add_jobs(job=self.training("r8synced", "processing"), kind="training")
         r = self.jw.request("POST", "/api/cloud/jobs/sync", timeout=30)
         self.assertEqual(r.json()["synced"], 1, r)
@@ -503,7 +503,7 @@ class RaceTest(QueueTest):
     max_concurrent = 3
     extra_env = {"JOBWIRE_QUEUE_EXCLUSIVE": "false", "JOBWIRE_QUEUE_INTERVAL": "0.1"}
 
-    def test_two_replicas_never_exceed_the_limit(self):
+    def test_racing_replicas_keep_limit(self):
         other = self.start_jobwire()
         ids = [self.submit(service=self.jw if i % 2 else other)["job"]["job_id"]
                for i in range(12)]
