@@ -192,13 +192,26 @@ static void on_start_applied(void *data, jw_store_err_t err, const jw_apply_resu
     finish_task(t);
 }
 
-static void on_requeued(void *data, jw_store_err_t err)
+static void on_requeued_positions(void *data, jw_store_err_t err)
 {
     task_t *t = data;
 
     if (err != JW_STORE_OK)
-        note_error(t->round, t->job_id, "cannot put the job back in line: redis unavailable");
+        note_error(t->round, t->job_id, "cannot renumber the line: redis unavailable");
     finish_task(t);
+}
+
+/* Back in line at its place: the jobs behind it move down again. */
+static void on_requeued(void *data, jw_store_err_t err)
+{
+    task_t *t = data;
+
+    if (err != JW_STORE_OK) {
+        note_error(t->round, t->job_id, "cannot put the job back in line: redis unavailable");
+        finish_task(t);
+        return;
+    }
+    jw_store_queue_positions(t->round->app->store, NULL, 0, on_requeued_positions, t);
 }
 
 static void on_created(void *data, const jw_replicate_outcome_t *out, const jw_event_t *ev)

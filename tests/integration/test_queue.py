@@ -393,18 +393,30 @@ class CancelAndErrorTest(QueueTest):
         self.assertEqual(len(self.trainings()), 1)
 
     def test_transient_error_keeps_job_in_line(self):
-        self.fake.fault(status=503, path_prefix="/v1/models/", method="POST", count=2)
+        self.fake.fault(status=503, path_prefix="/v1/models/", method="POST", forever=True)
         job_id = self.submit()["job"]["job_id"]
         later = self.submit()["job"]["job_id"]
-        job = self.wait_job(job_id, lambda j: j["status"] == "queued", timeout=10)
-        statuses = [r["status"] for r in self.creates()]
-        self.assertEqual(statuses, [503, 503, 201])
-        self.assertIsNotNone(job["provider_job_id"])
-        self.assertEqual(self.jw.job(later)["queue_position"], 1)
+        wait_until(lambda: len(self.creates()) >= 3, what="three failed create calls")
+        # Between attempts the job is back at the head of the line, and the
+        # create call was not retried inside one round (a 5xx may mean done).
+        wait_until(lambda: self.jw.job(job_id)["queue_position"] == 1, what="back in line")
+        self.assertEqual(self.jw.job(job_id)["status"], "pending")
+        self.assertEqual(self.jw.job(later)["queue_position"], 2)
+        self.assertEqual(self.trainings(), [])
+        rounds = self.creates()
+        for first, second in zip(rounds, rounds[1:]):
+            self.assertGreater(second["time"] - first["time"], INTERVAL * 0.8)
         last = self.queue()["last_round"]
         self.assertIn("Replicate returned HTTP 503", last["last_error"])
         self.assertIn(job_id, last["last_error"])
         self.assertRegex(last["last_error_at"], r"^\d{4}-\d\d-\d\dT")
+
+        self.fake.clear_faults()
+        job = self.wait_job(job_id, lambda j: j["status"] == "queued", timeout=10)
+        self.assertIsNotNone(job["provider_job_id"])
+        self.assertEqual([r["status"] for r in self.creates()][-1], 201)
+        self.assertEqual(len(self.trainings()), 1)
+        self.assertEqual(self.jw.job(later)["queue_position"], 1)
 
     def test_lost_slots_reclaimed(self):
         first = self.submit()["job"]["job_id"]
