@@ -39,6 +39,7 @@ struct jw_queue {
     int lease_inflight;
     int closed_handles;
     jw_queue_round_state_t *round; /* the round in flight, or NULL */
+    jw_queue_stats_t stats;
 };
 
 static uint64_t lease_ms(const jw_queue_t *q)
@@ -57,6 +58,11 @@ static int runs_rounds(const jw_queue_t *q)
 int jw_queue_is_leader(const jw_queue_t *queue)
 {
     return queue->leader;
+}
+
+const jw_queue_stats_t *jw_queue_stats(const jw_queue_t *queue)
+{
+    return &queue->stats;
 }
 
 /* --- rounds --------------------------------------------------------------- */
@@ -90,7 +96,7 @@ static void on_round_timer(uv_timer_t *timer)
                              2LL * q->cfg->queue_interval_ms + 5000;
     limits.verify_after_ms = verify < VERIFY_MIN_MS ? VERIFY_MIN_MS : verify;
     limits.max_claims = CLAIMS_PER_ROUND;
-    jw_queue_round_start(q->app, q->replica, &limits, on_round_done, q, &q->round);
+    jw_queue_round_start(q->app, q->replica, &limits, on_round_done, q, &q->round, &q->stats);
 }
 
 static void schedule_round(jw_queue_t *q, uint64_t delay_ms)

@@ -24,6 +24,7 @@ struct jw_queue_round_state {
     char replica[160];
     jw_queue_round_done_cb done; /* NULL once detached */
     void *data;
+    jw_queue_stats_t *stats;     /* the owner's counters; NULL once detached */
     uint64_t started_ms;
     size_t outstanding;          /* calls without a response yet, plus one while starting */
     size_t claimed, started, refused, requeued, checked, lost;
@@ -92,6 +93,13 @@ static void task_done(jw_queue_round_state_t *r)
                 "freed=%lld lost=%zu slots_used=%lld pending=%lld%s%s", r->claimed, r->started,
                 r->refused, r->requeued, r->freed, r->lost, r->slots_used, r->pending,
                 r->first_error[0] != '\0' ? " error=" : "", r->first_error);
+    if (r->stats != NULL) {
+        r->stats->rounds++;
+        r->stats->started += r->started;
+        r->stats->refused += r->refused;
+        r->stats->requeued += r->requeued;
+        r->stats->lost += r->lost;
+    }
     if (r->done != NULL) {
         record(r, duration);
         r->done(r->data, duration);
@@ -364,7 +372,8 @@ static void on_claimed(void *data, jw_store_err_t err, const jw_queue_round_t *r
 }
 
 void jw_queue_round_start(jw_app_t *app, const char *replica, const jw_queue_limits_t *limits,
-                          jw_queue_round_done_cb done, void *data, jw_queue_round_state_t **slot)
+                          jw_queue_round_done_cb done, void *data, jw_queue_round_state_t **slot,
+                          jw_queue_stats_t *stats)
 {
     jw_queue_round_state_t *r = calloc(1, sizeof(*r));
 
@@ -374,6 +383,7 @@ void jw_queue_round_start(jw_app_t *app, const char *replica, const jw_queue_lim
     snprintf(r->replica, sizeof(r->replica), "%s", replica);
     r->done = done;
     r->data = data;
+    r->stats = stats;
     r->started_ms = uv_now(app->loop);
     r->outstanding = 1;
     *slot = r;
@@ -383,4 +393,5 @@ void jw_queue_round_start(jw_app_t *app, const char *replica, const jw_queue_lim
 void jw_queue_round_detach(jw_queue_round_state_t *round)
 {
     round->done = NULL;
+    round->stats = NULL;
 }

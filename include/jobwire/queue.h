@@ -17,6 +17,7 @@
 #define JOBWIRE_QUEUE_H
 
 #include "jobwire/app.h"
+#include "jobwire/queue_round.h"
 
 typedef struct jw_queue jw_queue_t;
 
@@ -31,5 +32,8 @@ void jw_queue_free(jw_queue_t *queue);
 
 /* 1 when this replica holds the lease and runs rounds. */
 int jw_queue_is_leader(const jw_queue_t *queue);
+
+/* This replica's round counters. */
+const jw_queue_stats_t *jw_queue_stats(const jw_queue_t *queue);
 
 #endif

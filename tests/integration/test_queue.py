@@ -89,6 +89,11 @@ class QueueTest(ServiceTest):
     def finish(self, provider_id, to="succeeded"):
         self.fake.control("POST", f"/jobs/{provider_id}/advance", {"to": to})
 
+    def metrics(self):
+        text = self.jw.get("/metrics").body.decode()
+        return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines() if line and not line.startswith("#")}
+
     def provider_id(self, job_id):
         return self.wait_job(job_id, lambda j: j["provider_job_id"])["provider_job_id"]
 
@@ -163,6 +168,11 @@ class SlotTest(QueueTest):
         q = self.queue()
         self.assertEqual((q["pending"], q["slots_used"], q["entries"], q["running"]),
                          (0, 0, [], []))
+        metrics = self.metrics()
+        self.assertEqual(metrics['jobwire_queue_trainings_total{result="started"}'], 10)
+        self.assertEqual(metrics['jobwire_queue_trainings_total{result="refused"}'], 0)
+        self.assertEqual(metrics["jobwire_queue_leader"], 1)
+        self.assertGreater(metrics["jobwire_queue_rounds_total"], 10)
 
         # In SSE, every late job's position fell from the one it was given,
         # then, once the first three ran, by one per finished job to 1, and
@@ -391,6 +401,9 @@ class CancelAndErrorTest(QueueTest):
         self.wait_job(after, lambda j: j["status"] == "queued", timeout=5)
         self.assertEqual(len(self.creates()), 2)
         self.assertEqual(len(self.trainings()), 1)
+        metrics = self.metrics()
+        self.assertEqual(metrics['jobwire_queue_trainings_total{result="refused"}'], 1)
+        self.assertEqual(metrics['jobwire_queue_trainings_total{result="started"}'], 1)
 
     def test_transient_error_keeps_job_in_line(self):
         self.fake.fault(status=503, path_prefix="/v1/models/", method="POST", forever=True)
