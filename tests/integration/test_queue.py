@@ -10,6 +10,7 @@ webhook URL on loopback (JOBWIRE_PUBLIC_URL), so the fake's signed
 webhooks carry every status change back, as Replicate's would.
 """
 import json
+import signal
 import threading
 import time
 
@@ -554,3 +555,26 @@ class RaceTest(QueueTest):
             self.assertIn("queue: round done", service.log(), service.name)
         started = sum(s.log().count("queue: training started") for s in self.services)
         self.assertEqual(started, 12)
+
+
+class TakeoverTest(QueueTest):
+    """Two replicas with the default lease: one runs rounds at a time."""
+
+    def test_leader_killed_other_takes_over(self):
+        other = self.start_jobwire()
+        leader_id = wait_until(lambda: self.queue()["leader"], what="a queue leader")
+        leaders = [s for s in self.services if self.queue(s)["is_leader"]]
+        self.assertEqual(len(leaders), 1)
+        self.assertEqual(self.queue(other)["leader"], leader_id)
+        follower = other if leaders[0] is self.jw else self.jw
+
+        leaders[0].stop(signal.SIGKILL)
+        killed_at = time.monotonic()
+        job_id = self.submit(service=follower)["job"]["job_id"]
+        # The lease (at least 2 s) lapses, then the follower's next renewal
+        # check takes it and starts the job.
+        self.wait_job(job_id, lambda j: j["status"] == "queued", service=follower, timeout=10)
+        self.assertLess(time.monotonic() - killed_at, 2.0 + 2 * INTERVAL + 3.0)
+        self.assertTrue(self.queue(follower)["is_leader"])
+        self.assertNotEqual(self.queue(follower)["leader"], leader_id)
+        self.assertEqual(len(self.trainings()), 1)
