@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "http_internal.h"
+#include "jobwire/clock.h"
 #include "jobwire/event.h"
 #include "jobwire/hub.h"
 #include "jobwire/json.h"
@@ -55,7 +56,7 @@ static void send_session(jw_app_t *app, h2o_req_t *req, const jw_principal_t *p)
     if (session) {
         jw_session_csrf(app->session_secret, app->session_secret_len, &p->session, csrf,
                         sizeof(csrf));
-        jw_iso_from_us((long long)p->session.expires_at * 1000000, expires);
+        jw_clock_iso_from_us((long long)p->session.expires_at * 1000000, expires);
     }
     jw_gen_kv_str(g, "csrf_token", session ? csrf : NULL);
     jw_gen_kv_str(g, "expires_at", session ? expires : NULL);
@@ -186,7 +187,7 @@ static void gen_entry(yajl_gen g, const jw_entry_t *e)
     const char *status = field(e, "status");
     const char *job = field(e, "job_id");
 
-    jw_iso_from_us((long long)ms * 1000, time_text);
+    jw_clock_iso_from_us((long long)ms * 1000, time_text);
     yajl_gen_map_open(g);
     jw_gen_kv_str(g, "id", e->id);
     jw_gen_kv_str(g, "time", time_text);

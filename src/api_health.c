@@ -7,6 +7,7 @@
 
 #include "jobwire/http.h"
 #include "jobwire/poller.h"
+#include "jobwire/queue.h"
 #include "jobwire/replicate_client.h"
 #include "jobwire/hub.h"
 #include "jobwire/json_gen.h"
@@ -144,21 +145,34 @@ static size_t lag_metrics(const jw_app_t *app, char *buf, size_t size, size_t us
     return used;
 }
 
+/* Appends a counter with one series per label value. */
+static size_t labelled_counter(char *buf, size_t size, size_t used, const char *name,
+                               const char *help, const char *label,
+                               const char *const *values, const uint64_t *counts, int count)
+{
+    int n = snprintf(buf + used, size - used, "# HELP %s %s\n# TYPE %s counter\n", name, help,
+                     name);
+
+    used += n > 0 ? (size_t)n : 0;
+    for (int i = 0; i < count && used < size; i++) {
+        n = snprintf(buf + used, size - used, "%s{%s=\"%s\"} %llu\n", name, label, values[i],
+                     (unsigned long long)counts[i]);
+        used += n > 0 ? (size_t)n : 0;
+    }
+    return used;
+}
+
 /* Provider calls by outcome class, and the poller's tick counters. */
 static size_t provider_metrics(const jw_app_t *app, char *buf, size_t size, size_t used)
 {
-    int n = snprintf(buf + used, size - used,
-                     "# HELP jobwire_provider_requests_total Finished Replicate API calls by "
-                     "final HTTP status class, or error when no HTTP response came.\n"
-                     "# TYPE jobwire_provider_requests_total counter\n");
-    used += n > 0 ? (size_t)n : 0;
-    for (int i = 0; i < JW_REPLICATE_OUTCOME_CLASSES && used < size; i++) {
-        n = snprintf(buf + used, size - used,
-                     "jobwire_provider_requests_total{status=\"%s\"} %llu\n",
-                     jw_replicate_outcome_names[i],
-                     (unsigned long long)jw_replicate_outcome_count(app->replicate, i));
-        used += n > 0 ? (size_t)n : 0;
-    }
+    uint64_t counts[JW_REPLICATE_OUTCOME_CLASSES];
+
+    for (int i = 0; i < JW_REPLICATE_OUTCOME_CLASSES; i++)
+        counts[i] = jw_replicate_outcome_count(app->replicate, i);
+    used = labelled_counter(buf, size, used, "jobwire_provider_requests_total",
+                            "Finished Replicate API calls by final HTTP status class, or error "
+                            "when no HTTP response came.", "status", jw_replicate_outcome_names,
+                            counts, JW_REPLICATE_OUTCOME_CLASSES);
     if (app->poller == NULL)
         return used;
 
@@ -171,6 +185,30 @@ static size_t provider_metrics(const jw_app_t *app, char *buf, size_t size, size
     used = metric(buf, size, used, "jobwire_poller_errors_total", "counter",
                   "Job refreshes of poller ticks that failed, 429s included.", "", poll->errors);
     return used;
+}
+
+/* The queue processor's counters on this replica (no Redis call). */
+static size_t queue_metrics(const jw_app_t *app, char *buf, size_t size, size_t used)
+{
+    const jw_queue_stats_t *q;
+    static const char *const results[] = {"started", "refused", "requeued", "lost"};
+    uint64_t counts[4];
+
+    if (app->queue == NULL)
+        return used;
+    q = jw_queue_stats(app->queue);
+    counts[0] = q->started;
+    counts[1] = q->refused;
+    counts[2] = q->requeued;
+    counts[3] = q->lost;
+    used = metric(buf, size, used, "jobwire_queue_rounds_total", "counter",
+                  "Queue rounds finished by this replica.", "", q->rounds);
+    used = metric(buf, size, used, "jobwire_queue_leader", "gauge",
+                  "1 while this replica holds the queue lease.", "",
+                  (unsigned long long)jw_queue_is_leader(app->queue));
+    return labelled_counter(buf, size, used, "jobwire_queue_trainings_total",
+                            "Trainings this replica's rounds started, or saw rejected, put back "
+                            "in line or lost at Replicate.", "result", results, counts, 4);
 }
 
 void jw_api_metrics(jw_app_t *app, h2o_req_t *req)
@@ -211,6 +249,8 @@ void jw_api_metrics(jw_app_t *app, h2o_req_t *req)
                   app->requests_in_flight);
     if (used < sizeof(buf))
         used = provider_metrics(app, buf, sizeof(buf), used);
+    if (used < sizeof(buf))
+        used = queue_metrics(app, buf, sizeof(buf), used);
     used = metric(buf, sizeof(buf), used, "jobwire_shutting_down", "gauge",
                   "1 once SIGTERM or SIGINT started the drain.", "",
                   (unsigned long long)(app->shutting_down != 0));

@@ -142,35 +142,11 @@ static void on_metrics(void *data, jw_store_err_t err, const long long active[4]
     free(op);
 }
 
-/* Returns days 1-365, or -1 after sending a 400. */
-static int parse_days(h2o_req_t *req)
-{
-    int found = 0;
-    h2o_iovec_t v = jw_http_query_param(req, "days", &found);
-    long days = 0;
-
-    if (found == 0)
-        return DAYS_DEFAULT;
-    for (size_t i = 0; found == 1 && i < v.len && i < 4; i++) {
-        if (v.base[i] < '0' || v.base[i] > '9') {
-            days = -1;
-            break;
-        }
-        days = days * 10 + (v.base[i] - '0');
-    }
-    if (found != 1 || v.len == 0 || v.len > 3 || days < 1 || days > JW_METRICS_DAYS_MAX) {
-        jw_http_send_error(req, JW_E_INVALID_PARAMETER, "days must be an integer 1-%d",
-                           JW_METRICS_DAYS_MAX);
-        return -1;
-    }
-    return (int)days;
-}
-
 void jw_api_cloud_metrics(jw_app_t *app, h2o_req_t *req)
 {
     static char dates[JW_METRICS_DAYS_MAX][DATE_LEN];
     const char *names[JW_METRICS_DAYS_MAX];
-    int days = parse_days(req);
+    int days = (int)jw_http_query_int(req, "days", 1, JW_METRICS_DAYS_MAX, DAYS_DEFAULT);
     time_t now = time(NULL);
 
     if (days < 0)

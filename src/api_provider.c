@@ -10,9 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
 
+#include "jobwire/clock.h"
 #include "jobwire/event.h"
 #include "jobwire/fields.h"
 #include "jobwire/http.h"
@@ -503,7 +502,9 @@ typedef struct job_op {
     jw_app_t *app;
     jw_reqref_t *ref;
     char job_id[JOB_ID_MAX + 1];
+    char provider_id[JOB_ID_MAX + 1]; /* the job's id at Replicate */
     char kind[16];
+    int unstarted;     /* submitted through the queue and not created at Replicate yet */
     int provider_gone; /* cancel: Replicate returned 404 for the job */
 } job_op_t;
 
@@ -521,6 +522,23 @@ static void job_op_free(job_op_t *op)
 {
     jw_reqref_release(op->ref);
     free(op);
+}
+
+/* A job submitted through the queue has a local id and, once created at
+ * Replicate, a provider id. Every other job uses one id for both. */
+static void read_provider_id(job_op_t *op, const jw_field_t *fields, size_t count)
+{
+    const jw_field_t *provider_id = jw_fields_find(fields, count, "provider_job_id");
+    const jw_field_t *submitted = jw_fields_find(fields, count, "submitted");
+
+    if (provider_id != NULL && jw_job_id_valid(provider_id->value, provider_id->value_len)) {
+        memcpy(op->provider_id, provider_id->value, provider_id->value_len);
+        op->provider_id[provider_id->value_len] = '\0';
+    } else if (submitted != NULL && submitted->value_len == 1 && submitted->value[0] == '1') {
+        op->unstarted = 1;
+    } else {
+        snprintf(op->provider_id, sizeof(op->provider_id), "%s", op->job_id);
+    }
 }
 
 /*
@@ -545,6 +563,7 @@ static const jw_field_t *stored_status(job_op_t *op, h2o_req_t *req, jw_store_er
         memcpy(op->kind, kind->value, kind->value_len);
         op->kind[kind->value_len] = '\0';
     }
+    read_provider_id(op, fields, count);
     return status;
 }
 
@@ -572,22 +591,17 @@ static void on_cancel_applied(void *data, jw_store_err_t err, const jw_apply_res
     job_op_free(op);
 }
 
-/* Replicate returned 404 for the job, so nothing will ever finish it and
- * it is recorded as cancelled here. The event has no log fields, so the
- * stored stage, progress and last log stay as they are. */
+/* Records the job as cancelled without Replicate: it returned 404 for the
+ * job, so nothing will ever finish it, or the job never reached it (a
+ * queued submission, which also leaves the line). The event has no log
+ * fields, so the stored stage, progress and last log stay as they are. */
 static void mark_cancelled(job_op_t *op)
 {
     jw_fields_t fields = {.count = 0};
-    char completed[48];
 
-    jw_iso_now(completed);
-    jw_fields_add_str(&fields, "job_id", op->job_id);
-    jw_fields_add_str(&fields, "provider", "replicate");
-    jw_fields_add_str(&fields, "kind", op->kind[0] != '\0' ? op->kind : NULL);
-    jw_fields_add_str(&fields, "status", jw_status_name(JW_STATUS_CANCELLED));
-    jw_fields_add_str(&fields, "completed_at", completed);
-    jw_fields_add_str(&fields, "source", "sync");
-    op->provider_gone = 1;
+    jw_fields_terminal_event(&fields, op->job_id, op->kind[0] != '\0' ? op->kind : NULL,
+                             JW_STATUS_CANCELLED, NULL, op->unstarted ? "queue" : "sync");
+    op->provider_gone = !op->unstarted;
     jw_store_apply(op->app->store, fields.items, fields.count, on_cancel_applied, op);
     jw_fields_clear(&fields);
 }
@@ -630,7 +644,14 @@ static void on_cancel_job(void *data, jw_store_err_t err, const jw_field_t *fiel
         job_op_free(op);
         return;
     }
-    jw_replicate_cancel_job(op->app->replicate, op->kind, op->job_id, on_cancel_answer, op);
+    if (op->unstarted) {
+        /* If its create call is in flight, the queue cancels the training
+         * as soon as the response finds the job cancelled. */
+        jw_info("cancel", "queued job cancelled before it started job=%s", op->job_id);
+        mark_cancelled(op);
+        return;
+    }
+    jw_replicate_cancel_job(op->app->replicate, op->kind, op->provider_id, on_cancel_answer, op);
 }
 
 void jw_api_cancel_job(jw_app_t *app, h2o_req_t *req, h2o_iovec_t job_id)
@@ -680,7 +701,13 @@ static void on_logs_job(void *data, jw_store_err_t err, const jw_field_t *fields
         job_op_free(op);
         return;
     }
-    jw_replicate_get_logs(op->app->replicate, op->kind, op->job_id, on_logs, op);
+    if (op->unstarted) {
+        jw_replicate_outcome_t none = {JW_REPLICATE_OK, 0, "", 0};
+
+        on_logs(op, &none, NULL, 0); /* not started at Replicate: no logs yet */
+        return;
+    }
+    jw_replicate_get_logs(op->app->replicate, op->kind, op->provider_id, on_logs, op);
 }
 
 void jw_api_job_logs(jw_app_t *app, h2o_req_t *req, h2o_iovec_t job_id)

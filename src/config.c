@@ -80,6 +80,7 @@ static int parse_dir(jw_config_t *, const setting_t *, const char *, char *, siz
 static int parse_file(jw_config_t *, const setting_t *, const char *, char *, size_t);
 static int parse_session_secret(jw_config_t *, const setting_t *, const char *, char *, size_t);
 static int parse_origins(jw_config_t *, const setting_t *, const char *, char *, size_t);
+static int parse_seconds_ms(jw_config_t *, const setting_t *, const char *, char *, size_t);
 
 #define FIELD(name) offsetof(jw_config_t, name)
 
@@ -154,8 +155,25 @@ static const setting_t settings[] = {
      .parse = parse_bool, .field = FIELD(queue_enabled), .fallback = "true",
      .help = "submission queue processing, true or false"},
     {.env = "JOBWIRE_QUEUE_INTERVAL", .path = "background.queue_processing.interval_seconds",
-     .parse = parse_int, .field = FIELD(queue_interval_s), .min = 1, .max = 3600,
-     .unit = "seconds", .fallback = "5", .help = "submission queue interval"},
+     .parse = parse_seconds_ms, .field = FIELD(queue_interval_ms), .min = 100, .max = 3600000,
+     .unit = "seconds", .fallback = "5",
+     .help = "submission queue interval, decimals allowed (0.5)"},
+    {.env = "JOBWIRE_QUEUE_MAX_CONCURRENT", .path = "background.queue_processing.max_concurrent",
+     .parse = parse_int, .field = FIELD(queue_max_concurrent), .min = 1, .max = 10000,
+     .unit = "jobs", .fallback = "2",
+     .help = "max submitted jobs running at once (started, not finished), across all replicas"},
+    {.env = "JOBWIRE_QUEUE_MAX_PER_USER",
+     .path = "background.queue_processing.max_concurrent_per_user", .parse = parse_int,
+     .field = FIELD(queue_max_per_user), .min = 0, .max = 10000, .unit = "jobs",
+     .fallback = "0", .help = "started submitted jobs per user_id; 0: no per-user limit"},
+    {.env = "JOBWIRE_QUEUE_EXCLUSIVE", .path = "background.queue_processing.exclusive",
+     .parse = parse_bool, .field = FIELD(queue_exclusive), .fallback = "true",
+     .help = "one replica at a time runs queue rounds (a lease); false: every replica does, "
+             "and slots still never exceed max_concurrent"},
+    {.env = "JOBWIRE_QUEUE_MAX_PENDING", .path = "background.queue_processing.max_pending",
+     .parse = parse_int, .field = FIELD(queue_max_pending), .min = 1, .max = 100000,
+     .unit = "jobs", .fallback = "1000",
+     .help = "submitted jobs waiting for a slot; more are rejected with 503 queue_full"},
     {.env = "JOBWIRE_SSE_MAX_PER_IP", .path = "sse.max_per_ip", .parse = parse_int,
      .field = FIELD(sse_max_per_ip), .min = 1, .max = 10000, .unit = "connections",
      .fallback = "5", .help = "maximum SSE connections per client IP"},
@@ -344,6 +362,44 @@ static int parse_long(jw_config_t *cfg, const setting_t *s, const char *value, c
     if (parse_range(s, value, &v, reason, reason_len) != 0)
         return -1;
     *(long *)((char *)cfg + s->field) = (long)v;
+    return 0;
+}
+
+/*
+ * Parses decimal seconds with at most three fractional digits ("5",
+ * "0.25") into milliseconds within [s->min, s->max] ms. Sub-second
+ * intervals are meant for tests.
+ */
+static int parse_seconds_ms(jw_config_t *cfg, const setting_t *s, const char *value,
+                            char *reason, size_t reason_len)
+{
+    char echo[ECHO_MAX + 4];
+    const char *dot = strchr(value, '.');
+    long long whole = 0, ms = 0;
+    size_t digits = dot != NULL ? strlen(dot + 1) : 0;
+    char integer[24];
+    size_t int_len = dot != NULL ? (size_t)(dot - value) : strlen(value);
+    int ok = int_len > 0 && int_len < sizeof(integer) && (dot == NULL || (digits >= 1 && digits <= 3));
+
+    if (ok) {
+        memcpy(integer, value, int_len);
+        integer[int_len] = '\0';
+        ok = parse_decimal(integer, &whole) == 0 && whole <= s->max / 1000;
+    }
+    for (size_t i = 0; ok && i < 3; i++) {
+        char c = i < digits ? dot[1 + i] : '0';
+        ok = isdigit((unsigned char)c);
+        ms = ms * 10 + (c - '0');
+    }
+    if (ok)
+        ms += whole * 1000;
+    if (!ok || ms < s->min || ms > s->max) {
+        snprintf(reason, reason_len, "must be %g-%g seconds, at most 3 decimals (got \"%s\")",
+                 (double)s->min / 1000, (double)s->max / 1000,
+                 echo_value(value, echo, sizeof(echo)));
+        return -1;
+    }
+    *(int *)((char *)cfg + s->field) = (int)ms;
     return 0;
 }
 
@@ -1757,6 +1813,8 @@ static void print_range(const setting_t *s)
                format_size((unsigned long long)s->max, hi, sizeof(hi)));
     else if (s->parse == parse_int || s->parse == parse_long)
         printf(", %lld-%lld %s", s->min, s->max, s->unit);
+    else if (s->parse == parse_seconds_ms)
+        printf(", %g-%g %s", (double)s->min / 1000, (double)s->max / 1000, s->unit);
 }
 
 /* Prints the YAML keys of s, including any old name that still works. */

@@ -3,11 +3,8 @@
  */
 #include "jobwire/event.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
 
 static const char *const status_names[] = {
     [JW_STATUS_UNKNOWN] = "unknown",     [JW_STATUS_PENDING] = "pending",
@@ -64,23 +61,4 @@ int jw_job_id_valid(const char *id, size_t len)
             return 0;
     }
     return 1;
-}
-
-void jw_iso_from_us(long long us, char out[48])
-{
-    time_t sec = (time_t)(us / 1000000);
-    long frac = (long)(us % 1000000);
-    struct tm tm;
-
-    gmtime_r(&sec, &tm);
-    snprintf(out, 48, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-}
-
-void jw_iso_now(char out[48])
-{
-    struct timeval tv;
-
-    gettimeofday(&tv, NULL);
-    jw_iso_from_us((long long)tv.tv_sec * 1000000 + tv.tv_usec, out);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jobwire/clock.h"
 #include "jobwire/cost.h"
 #include "jobwire/progress.h"
 
@@ -107,6 +108,21 @@ static void add_cost(const jw_event_t *ev, jw_fields_t *out)
         return;
     jw_fields_addf(out, "cost_usd", "%.6f", cost.usd);
     jw_fields_add_str(out, "cost_estimated", cost.estimated ? "true" : "false");
+}
+
+void jw_fields_terminal_event(jw_fields_t *out, const char *job_id, const char *kind,
+                              jw_status_t status, const char *error_message, const char *source)
+{
+    char completed[48];
+
+    jw_clock_iso_now(completed);
+    jw_fields_add_str(out, "job_id", job_id);
+    jw_fields_add_str(out, "provider", "replicate");
+    jw_fields_add_str(out, "kind", kind);
+    jw_fields_add_str(out, "status", jw_status_name(status));
+    jw_fields_add_str(out, "error_message", error_message);
+    jw_fields_add_str(out, "completed_at", completed);
+    jw_fields_add_str(out, "source", source);
 }
 
 void jw_event_to_fields(const jw_event_t *ev, const char *source, const char *delivery,

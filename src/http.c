@@ -1,7 +1,8 @@
 /*
  * The H2O server: one host, one catch-all handler that hands each request
- * to the route table (http_routes.c), and a filter that turns H2O's own plain-text errors (an
- * oversize body, a malformed request) into the API's JSON errors.
+ * to the route table (http_routes.c), and a filter that turns H2O's own
+ * plain-text errors (an oversize body, a malformed request) into the
+ * API's JSON errors.
  */
 #include "http_internal.h"
 

@@ -123,6 +123,14 @@ void jw_http_audit_set_key(h2o_req_t *req, const char *name, const char *via)
     }
 }
 
+void jw_http_audit_set_job(h2o_req_t *req, const char *job_id)
+{
+    audit_ctx_t *c = find_record(req);
+
+    if (c != NULL && jw_job_id_valid(job_id, strlen(job_id)))
+        copy_text(c->job_id, sizeof(c->job_id), job_id, strlen(job_id));
+}
+
 void jw_http_audit_on_response(h2o_req_t *req)
 {
     audit_ctx_t *c = find_record(req);

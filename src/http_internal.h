@@ -97,6 +97,9 @@ void jw_http_audit_on_response(h2o_req_t *req);
  * names its key in the body, not in a header). */
 void jw_http_audit_set_key(h2o_req_t *req, const char *name, const char *via);
 
+/* Names the job of an open record once the handler created it. */
+void jw_http_audit_set_job(h2o_req_t *req, const char *job_id);
+
 /* A step of a request that may run after a Redis reply; ctx lives in the
  * request's pool. It is not called when the client went away. */
 typedef void (*jw_http_next_fn)(jw_app_t *app, h2o_req_t *req, void *ctx);

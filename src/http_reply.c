@@ -44,6 +44,7 @@ static const char *reason_phrase(int status)
     case 409: return "Conflict";
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
     case 429: return "Too Many Requests";
     case 500: return "Internal Server Error";
     case 502: return "Bad Gateway";
@@ -219,6 +220,27 @@ h2o_iovec_t jw_http_query_param(h2o_req_t *req, const char *name, int *found)
                        : h2o_iovec_init("", 0);
         }
         p = stop + 1;
+    }
+    return value;
+}
+
+long jw_http_query_int(h2o_req_t *req, const char *name, long min, long max, long fallback)
+{
+    int found = 0;
+    h2o_iovec_t text = jw_http_query_param(req, name, &found);
+    long value = 0;
+    int ok = found == 1 && text.len > 0 && text.len <= 9;
+
+    if (found == 0)
+        return fallback;
+    for (size_t i = 0; ok && i < text.len; i++) {
+        ok = text.base[i] >= '0' && text.base[i] <= '9';
+        value = value * 10 + (text.base[i] - '0');
+    }
+    if (!ok || value < min || value > max) {
+        jw_http_send_error(req, JW_E_INVALID_PARAMETER, "%s must be an integer %ld-%ld, given once",
+                           name, min, max);
+        return -1;
     }
     return value;
 }

@@ -24,6 +24,8 @@ static const jw_route_t routes[] = {
     {"GET", "/api/auth/session", JW_ACCESS_SIGNED_IN, 0, NULL, jw_api_session, NULL},
     {"GET", "/api/events", R_READ, NULL, jw_api_events, NULL},
     {"GET", "/api/cloud/jobs", R_READ, NULL, jw_api_list_jobs, NULL},
+    {"POST", "/api/cloud/jobs", R_SUBMIT, "job.submit", jw_api_submit_job, NULL},
+    {"GET", "/api/cloud/queue", R_READ, NULL, jw_api_queue, NULL},
     {"POST", "/api/cloud/jobs/sync", R_OPERATE, "jobs.sync", jw_api_sync, NULL},
     {"GET", "/api/cloud/jobs/{id}", R_READ, NULL, NULL, jw_api_get_job},
     {"DELETE", "/api/cloud/jobs/{id}", R_OPERATE, "job.delete", NULL, jw_api_delete_job},

@@ -15,10 +15,12 @@ static const char *const string_fields[] = {
     "job_id",     "provider",     "kind",          "status",   "provider_status",
     "stage",      "last_log",     "created_at",    "started_at", "completed_at",
     "updated_at", "error_message", "hardware",     "model",    "version",
+    "provider_job_id", "destination", "user_id",
 };
 
 /* Hash fields written as JSON numbers (null when absent). */
-static const char *const number_fields[] = {"progress", "cost_usd", "predict_time"};
+static const char *const number_fields[] = {"progress", "cost_usd", "predict_time",
+                                             "queue_position"};
 
 static const jw_field_t *find(const jw_field_t *fields, size_t count, const char *name)
 {

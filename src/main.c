@@ -17,6 +17,7 @@
 #include "jobwire/log.h"
 #include "jobwire/cost.h"
 #include "jobwire/poller.h"
+#include "jobwire/queue.h"
 #include "jobwire/replicate_client.h"
 #include "jobwire/store.h"
 
@@ -136,6 +137,7 @@ static void on_signal(uv_signal_t *handle, int signum)
     jw_hub_shutdown(svc->app.hub);
     /* The lease goes back now, so another replica polls at its next check. */
     jw_poller_stop(svc->app.poller);
+    jw_queue_stop(svc->app.queue);
     uv_timer_start(&svc->drain_timer, on_drain_check, 0, DRAIN_CHECK_MS);
 }
 
@@ -190,6 +192,7 @@ static int start(service_t *svc)
     svc->app.hub = jw_hub_start(&svc->app, jw_consumer_name(svc->app.consumer));
     jw_cost_configure(&svc->cfg);
     svc->app.poller = jw_poller_start(&svc->app);
+    svc->app.queue = jw_queue_start(&svc->app);
 
     svc->http = jw_http_start(&svc->app, err, sizeof(err));
     if (svc->http == NULL) {
@@ -253,6 +256,7 @@ int main(int argc, char **argv)
     jw_poller_free(svc.app.poller);
     jw_keyring_free(&svc.keys);
     jw_keyring_free(&svc.retired);
+    jw_queue_free(svc.app.queue);
     jw_config_free(&svc.cfg);
     return 0;
 }

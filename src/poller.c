@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jobwire/clock.h"
 #include "jobwire/fields.h"
 #include "jobwire/event.h"
 #include "jobwire/log.h"
@@ -82,14 +83,6 @@ struct jw_poller {
     poll_state_t state;
     jw_poller_stats_t stats;
 };
-
-static long long wall_ms(void)
-{
-    struct timeval tv;
-
-    gettimeofday(&tv, NULL);
-    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 /* The stale check needs webhooks to be on (else polling covers it) and a
  * token to ask Replicate with; without one it would only mark jobs checked. */
@@ -183,7 +176,7 @@ static void record_tick(jw_poller_t *p, const tick_t *t, uint64_t duration_ms)
     jw_fields_t f = {.count = 0};
     char at[48];
 
-    jw_iso_now(at);
+    jw_clock_iso_now(at);
     jw_fields_add_str(&f, "leader", p->replica);
     jw_fields_add_str(&f, "last_tick_at", at);
     jw_fields_add_str(&f, "last_error", t->first_error);
@@ -393,7 +386,7 @@ static void start_tick(jw_poller_t *p)
     t->stale_mode = !p->enabled;
     t->started_ms = uv_now(p->app->loop);
     p->tick = t;
-    jw_store_poller_jobs(p->app->store, wall_ms(),
+    jw_store_poller_jobs(p->app->store, jw_clock_wall_ms(),
                          t->stale_mode ? (long long)p->cfg->stale_after_s * 1000 : 0,
                          TICK_JOBS_MAX, on_tick_jobs, t);
 }

@@ -72,20 +72,26 @@ static void on_object(void *data, const jw_replicate_outcome_t *out, const char 
     free(oc);
 }
 
-static void object_request(jw_replicate_t *client, const char *method, const char *kind,
-                           const char *id, const char *suffix, jw_replicate_event_cb cb,
-                           void *data)
+static object_call_t *new_object_call(const char *kind, jw_replicate_event_cb cb, void *data)
 {
     object_call_t *oc = calloc(1, sizeof(*oc));
-    char path[512];
 
     if (oc == NULL)
         abort();
     oc->cb = cb;
     oc->data = data;
     snprintf(oc->kind, sizeof(oc->kind), "%s", known_kind(kind) ? kind : "");
+    return oc;
+}
+
+static void object_request(jw_replicate_t *client, const char *method, const char *kind,
+                           const char *id, const char *suffix, jw_replicate_event_cb cb,
+                           void *data)
+{
+    char path[512];
+
     snprintf(path, sizeof(path), "/%s/%s%s", collection(kind), id, suffix);
-    jw_replicate_request(client, method, path, on_object, oc);
+    jw_replicate_request(client, method, path, on_object, new_object_call(kind, cb, data));
 }
 
 void jw_replicate_get_job(jw_replicate_t *client, const char *kind, const char *id,
@@ -98,6 +104,17 @@ void jw_replicate_cancel_job(jw_replicate_t *client, const char *kind, const cha
                              jw_replicate_event_cb cb, void *data)
 {
     object_request(client, "POST", kind, id, "/cancel", cb, data);
+}
+
+void jw_replicate_create_training(jw_replicate_t *client, const char *model, const char *version,
+                                  const char *body, size_t len, jw_replicate_event_cb cb,
+                                  void *data)
+{
+    char path[512];
+
+    snprintf(path, sizeof(path), "/models/%s/versions/%s/trainings", model, version);
+    jw__replicate_post_json(client, path, body, len, on_object,
+                            new_object_call("training", cb, data));
 }
 
 /* --- text: logs and account ---------------------------------------------- */

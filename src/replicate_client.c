@@ -40,6 +40,11 @@ struct jw__call {
     call_state_t state;
     const char *method;      /* "GET" or "POST", a literal */
     char *url;
+    char *request_body;      /* a JSON body to POST, or NULL for an empty one */
+    size_t request_body_len;
+    /* Only 429 and failed connections are retried: the request was not
+     * acted on, while after a 5xx or a broken response it may have been. */
+    int retry_unsent_only;
     jw_replicate_body_cb cb;
     void *data;
 
@@ -113,6 +118,7 @@ static void on_call_closed(uv_handle_t *handle)
 
     free(call->url);
     free(call->body);
+    free(call->request_body);
     free(call);
 }
 
@@ -280,9 +286,11 @@ static void set_options(jw__call_t *call, long remaining_ms)
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)JW_REPLICATE_BODY_MAX);
     if (strcmp(call->method, "POST") == 0) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->request_body ? call->request_body : "");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)call->request_body_len);
     }
+    if (call->request_body != NULL)
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, call->client->json_headers);
 }
 
 static void start_attempt(jw__call_t *call)
@@ -428,7 +436,7 @@ static void on_http_answer(jw__call_t *call, long status)
              detail[0] != '\0' ? ": " : "", detail);
     if (status == 429)
         retry_or_finish(call, rate_limit_wait(call), JW_REPLICATE_HTTP, status, message);
-    else if (status >= 500)
+    else if (status >= 500 && !call->retry_unsent_only)
         retry_or_finish(call, backoff(call), JW_REPLICATE_HTTP, status, message);
     else
         finish(call, JW_REPLICATE_HTTP, status, message);
@@ -458,6 +466,12 @@ static void on_transfer_error(jw__call_t *call, CURLcode code)
 
     snprintf(message, sizeof(message), "cannot reach Replicate: %s",
              call->errbuf[0] != '\0' ? call->errbuf : curl_easy_strerror(code));
+    if (call->retry_unsent_only && code != CURLE_COULDNT_CONNECT &&
+        code != CURLE_COULDNT_RESOLVE_HOST) {
+        finish(call, code == CURLE_OPERATION_TIMEDOUT ? JW_REPLICATE_TIMEOUT
+                                                      : JW_REPLICATE_NETWORK, 0, message);
+        return;
+    }
     retry_or_finish(call, backoff(call),
                     code == CURLE_OPERATION_TIMEDOUT ? JW_REPLICATE_TIMEOUT : JW_REPLICATE_NETWORK,
                     0, message);
@@ -653,6 +667,10 @@ jw_replicate_t *jw_replicate_new(uv_loop_t *loop, const jw_config_t *cfg)
     if (client->multi == NULL)
         abort();
     client->headers = build_headers(cfg);
+    client->json_headers = build_headers(cfg);
+    client->json_headers = curl_slist_append(client->json_headers, "Content-Type: application/json");
+    if (client->json_headers == NULL)
+        abort();
     client->rng = (uint32_t)(uv_hrtime() ^ ((uint64_t)getpid() << 16)) | 1u;
 
     curl_multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
@@ -692,6 +710,8 @@ void jw_replicate_free(jw_replicate_t *client)
         close_sock(client->socks);
     free_headers(client->headers);
     client->headers = NULL;
+    free_headers(client->json_headers);
+    client->json_headers = NULL;
 
     uv_close((uv_handle_t *)&client->timer, on_client_handle_closed);
     uv_close((uv_handle_t *)&client->secret_timer, on_client_handle_closed);
@@ -746,6 +766,30 @@ void jw__replicate_request_url(jw_replicate_t *client, const char *method, const
         call->url = xstrdup(url);
         start_later(call, JW_REPLICATE_OK, NULL);
     }
+}
+
+void jw__replicate_post_json(jw_replicate_t *client, const char *path, const char *body,
+                             size_t len, jw_replicate_body_cb cb, void *data)
+{
+    char url[4096];
+    jw__call_t *call;
+
+    if (jw_replicate_build_url(client->cfg->replicate_api_url, path, url, sizeof(url)) != 0) {
+        call = new_call(client, "POST", cb, data);
+        start_later(call, JW_REPLICATE_BAD_RESPONSE, "invalid Replicate API path");
+        return;
+    }
+    jw__replicate_request_url(client, "POST", url, cb, data);
+    /* The call just made is the newest in the list; its start waits for
+     * the loop, so the body is in place before curl reads it. */
+    call = client->calls;
+    call->request_body = malloc(len + 1);
+    if (call->request_body == NULL)
+        abort();
+    memcpy(call->request_body, body, len);
+    call->request_body[len] = '\0';
+    call->request_body_len = len;
+    call->retry_unsent_only = 1;
 }
 
 void jw_replicate_request(jw_replicate_t *client, const char *method, const char *path,

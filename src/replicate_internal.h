@@ -21,6 +21,7 @@ struct jw_replicate {
     CURLM *multi;
     uv_timer_t timer;            /* the one timeout curl requests */
     struct curl_slist *headers;  /* shared by every request; contains the token */
+    struct curl_slist *json_headers; /* the same plus Content-Type, for JSON bodies */
     jw__call_t *calls;           /* every call not yet finished */
     jw__call_t *queue_head;      /* calls waiting for a free slot, oldest first */
     jw__call_t *queue_tail;
@@ -45,5 +46,13 @@ struct jw_replicate {
  */
 void jw__replicate_request_url(jw_replicate_t *client, const char *method, const char *url,
                                jw_replicate_body_cb cb, void *data);
+
+/*
+ * POSTs a JSON body (copied) to the base URL followed by path. Such a
+ * call creates something, so it is retried only when Replicate cannot
+ * have acted on it: after a 429 or a connection that was never made.
+ */
+void jw__replicate_post_json(jw_replicate_t *client, const char *path, const char *body,
+                             size_t len, jw_replicate_body_cb cb, void *data);
 
 #endif

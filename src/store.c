@@ -16,6 +16,10 @@ extern const size_t jw_lua_ingest_len, jw_lua_apply_len, jw_lua_list_len, jw_lua
     jw_lua_sse_lease_len;
 extern const char jw_lua_active[], jw_lua_delete[], jw_lua_rate_limit[];
 extern const size_t jw_lua_active_len, jw_lua_delete_len, jw_lua_rate_limit_len;
+extern const char jw_lua_active[], jw_lua_delete[];
+extern const size_t jw_lua_active_len, jw_lua_delete_len;
+extern const char jw_lua_queue_slots[], jw_lua_queue_view[], jw_lua_poller_lease[];
+extern const size_t jw_lua_queue_slots_len, jw_lua_queue_view_len, jw_lua_poller_lease_len;
 
 /* How long Redis may leave a command unanswered before the connection is
  * dropped. The blocking connections add the longest BLOCK time any caller
@@ -47,6 +51,15 @@ static const char *script_text(jw_script_id_t id, size_t *len)
     case JW_SCRIPT_RATE_LIMIT:
         *len = jw_lua_rate_limit_len;
         return jw_lua_rate_limit;
+    case JW_SCRIPT_QUEUE_SLOTS:
+        *len = jw_lua_queue_slots_len;
+        return jw_lua_queue_slots;
+    case JW_SCRIPT_QUEUE_VIEW:
+        *len = jw_lua_queue_view_len;
+        return jw_lua_queue_view;
+    case JW_SCRIPT_LEASE:
+        *len = jw_lua_poller_lease_len;
+        return jw_lua_poller_lease;
     default:
         *len = jw_lua_trim_len;
         return jw_lua_trim;
@@ -64,6 +77,38 @@ static void compute_shas(jw_store_t *store)
         for (int b = 0; b < SHA_DIGEST_LENGTH; b++)
             snprintf(store->script_sha[i] + 2 * b, 3, "%02x", digest[b]);
     }
+}
+
+jw_store_op_t *jw_store_op_new(void (*cb)(void), void *data)
+{
+    jw_store_op_t *op = malloc(sizeof(*op));
+
+    if (op == NULL)
+        abort();
+    op->cb = cb;
+    op->data = data;
+    return op;
+}
+
+void jw_store_hset_fields(jw_store_t *store, const char *key, const jw_field_t *fields,
+                          size_t count)
+{
+    const char *argv[2 + 2 * JW_FIELDS_MAX];
+    size_t argvlen[2 + 2 * JW_FIELDS_MAX];
+    int argc = 2;
+
+    argv[0] = "HSET";
+    argv[1] = key;
+    argvlen[0] = 4;
+    argvlen[1] = strlen(key);
+    for (size_t i = 0; i < count && i < JW_FIELDS_MAX; i++) {
+        argv[argc] = fields[i].name;
+        argvlen[argc++] = fields[i].name_len;
+        argv[argc] = fields[i].value;
+        argvlen[argc++] = fields[i].value_len;
+    }
+    if (argc > 2)
+        jw_rconn_send(&store->conns[JW_CONN_COMMANDS], NULL, NULL, argc, argv, argvlen);
 }
 
 jw_store_t *jw_store_new(uv_loop_t *loop, const jw_config_t *cfg)

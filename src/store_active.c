@@ -10,6 +10,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "jobwire/clock.h"
 #include "jobwire/event.h"
 #include "jobwire/log.h"
 #include "store_internal.h"
@@ -125,7 +126,7 @@ void jw_store_delete_job(jw_store_t *store, const char *job_id, jw_delete_cb cb,
 
     snprintf(changes_key, sizeof(changes_key), "%schanges", store->cfg->redis_prefix);
     snprintf(maxlen, sizeof(maxlen), "%ld", store->cfg->changes_maxlen);
-    jw_iso_now(now_iso);
+    jw_clock_iso_now(now_iso);
     for (int i = 0; i < 5; i++)
         argvlen[i] = strlen(argv[i]);
 

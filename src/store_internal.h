@@ -46,6 +46,9 @@ typedef enum jw_script_id {
     JW_SCRIPT_ACTIVE,
     JW_SCRIPT_DELETE,
     JW_SCRIPT_RATE_LIMIT,
+    JW_SCRIPT_QUEUE_SLOTS,
+    JW_SCRIPT_QUEUE_VIEW,
+    JW_SCRIPT_LEASE,       /* poller_lease.lua, also the queue processor's lease */
     JW_SCRIPT_COUNT,
 } jw_script_id_t;
 
@@ -75,6 +78,29 @@ int jw_rconn_send(jw_rconn_t *conn, jw_reply_fn fn, void *data, int argc, const 
  */
 int jw_store_run_script(jw_store_t *store, jw_script_id_t script, int nkeys, int argc,
                         const char **argv, const size_t *argvlen, jw_reply_fn fn, void *data);
+
+/*
+ * Runs apply.lua in mode with its fixed arguments (keys, prefix, time,
+ * MAXLEN, group) followed by the tail. Returns 0 or -1 as above.
+ */
+int jw_store_run_apply(jw_store_t *store, const char *mode, int tailc, const char *const *tailv,
+                       const size_t *tail_len, jw_reply_fn fn, void *data);
+
+/* Fills out (capacity max) from a flat name/value array reply; returns the count. */
+size_t jw_store_reply_fields(const redisReply *r, jw_field_t *out, size_t max);
+
+/* A callback of any type and its data, for one store call in flight. */
+typedef struct jw_store_op {
+    void (*cb)(void); /* cast back to its real type by the reply handler */
+    void *data;
+} jw_store_op_t;
+
+/* Allocates an op; aborts when memory runs out. The reply handler frees it. */
+jw_store_op_t *jw_store_op_new(void (*cb)(void), void *data);
+
+/* HSETs up to JW_FIELDS_MAX fields into key on the commands connection; fire and forget. */
+void jw_store_hset_fields(jw_store_t *store, const char *key, const jw_field_t *fields,
+                          size_t count);
 
 /* Maps a reply to an error code: NULL -> UNAVAILABLE, error reply -> FAILED. */
 jw_store_err_t jw_store_reply_err(redisReply *reply, const char *what);

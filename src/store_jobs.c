@@ -43,8 +43,7 @@ static void push_fields(args_t *a, const jw_field_t *fields, size_t count)
     }
 }
 
-/* Fills out (capacity max) from a flat name/value array reply. */
-static size_t reply_to_fields(const redisReply *r, jw_field_t *out, size_t max)
+size_t jw_store_reply_fields(const redisReply *r, jw_field_t *out, size_t max)
 {
     size_t n = 0;
 
@@ -172,30 +171,45 @@ static void format_now(char iso[48], char ms[24])
     snprintf(ms, 24, "%lld", (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000);
 }
 
-/* Sends apply.lua with its fixed arguments and the mode's own tail. */
-static void run_apply(jw_store_t *store, const char *mode, args_t *tail, apply_op_t *op)
+#define APPLY_FIXED_ARGS 8
+
+int jw_store_run_apply(jw_store_t *store, const char *mode, int tailc, const char *const *tailv,
+                       const size_t *tail_len, jw_reply_fn fn, void *data)
 {
     const char *prefix = store->cfg->redis_prefix;
     char changes_key[128], events_key[128], now_iso[48], now_ms[24], maxlen[24];
-    args_t a = {.n = 0};
+    const char **argv = calloc((size_t)tailc + APPLY_FIXED_ARGS, sizeof(*argv));
+    size_t *argvlen = calloc((size_t)tailc + APPLY_FIXED_ARGS, sizeof(*argvlen));
+    int rc;
 
+    if (argv == NULL || argvlen == NULL)
+        abort();
     snprintf(changes_key, sizeof(changes_key), "%schanges", prefix);
     snprintf(events_key, sizeof(events_key), "%sevents", prefix);
     snprintf(maxlen, sizeof(maxlen), "%ld", store->cfg->changes_maxlen);
     format_now(now_iso, now_ms);
 
-    push_str(&a, changes_key);
-    push_str(&a, events_key);
-    push_str(&a, prefix);
-    push_str(&a, now_iso);
-    push_str(&a, now_ms);
-    push_str(&a, maxlen);
-    push_str(&a, mode);
-    push_str(&a, "appliers");
-    for (int i = 0; i < tail->n; i++)
-        push(&a, tail->v[i], tail->len[i]);
+    const char *fixed[APPLY_FIXED_ARGS] = {changes_key, events_key, prefix, now_iso,
+                                           now_ms,      maxlen,     mode,   "appliers"};
+    for (int i = 0; i < APPLY_FIXED_ARGS; i++) {
+        argv[i] = fixed[i];
+        argvlen[i] = strlen(fixed[i]);
+    }
+    for (int i = 0; i < tailc; i++) {
+        argv[APPLY_FIXED_ARGS + i] = tailv[i];
+        argvlen[APPLY_FIXED_ARGS + i] = tail_len[i];
+    }
+    rc = jw_store_run_script(store, JW_SCRIPT_APPLY, 2, tailc + APPLY_FIXED_ARGS, argv, argvlen,
+                             fn, data);
+    free(argv);
+    free(argvlen);
+    return rc;
+}
 
-    if (jw_store_run_script(store, JW_SCRIPT_APPLY, 2, a.n, a.v, a.len, on_apply, op) != 0)
+/* Sends apply.lua with its fixed arguments and the mode's own tail. */
+static void run_apply(jw_store_t *store, const char *mode, args_t *tail, apply_op_t *op)
+{
+    if (jw_store_run_apply(store, mode, tail->n, tail->v, tail->len, on_apply, op) != 0)
         on_apply(store, NULL, op);
 }
 
@@ -244,7 +258,7 @@ static void on_job(jw_store_t *store, redisReply *reply, void *data)
 
     (void)store;
     if (err == JW_STORE_OK && reply->type == REDIS_REPLY_ARRAY)
-        n = reply_to_fields(reply, fields, JW_FIELDS_MAX);
+        n = jw_store_reply_fields(reply, fields, JW_FIELDS_MAX);
 
     op->cb(op->data, err, fields, n);
     free(op);
@@ -290,7 +304,7 @@ static void deliver_list(list_op_t *op, const redisReply *reply)
         const redisReply *job = reply->element[i + 1];
         jobs[i].fields = fields + i * JW_FIELDS_MAX;
         if (job->type == REDIS_REPLY_ARRAY)
-            jobs[i].count = reply_to_fields(job, fields + i * JW_FIELDS_MAX, JW_FIELDS_MAX);
+            jobs[i].count = jw_store_reply_fields(job, fields + i * JW_FIELDS_MAX, JW_FIELDS_MAX);
     }
 
     op->cb(op->data, JW_STORE_OK, reply->element[0]->integer, jobs, count);

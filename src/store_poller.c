@@ -17,22 +17,6 @@ extern const char jw_lua_poller_lease[], jw_lua_poller_jobs[], jw_lua_poller_sta
 
 #define ARGS_MAX 12
 
-typedef struct poller_op {
-    void (*cb)(void);
-    void *data;
-} poller_op_t;
-
-static poller_op_t *op_new(void (*cb)(void), void *data)
-{
-    poller_op_t *op = malloc(sizeof(*op));
-
-    if (op == NULL)
-        abort();
-    op->cb = cb;
-    op->data = data;
-    return op;
-}
-
 /* Sends EVAL text nkeys args...; returns 0, or -1 when the connection is down. */
 static int eval_text(jw_store_t *store, const char *text, int nkeys, int argc, const char **args,
                      jw_reply_fn fn, void *data)
@@ -68,7 +52,7 @@ static int override_value(const redisReply *r)
 
 static void on_lease(jw_store_t *store, redisReply *reply, void *data)
 {
-    poller_op_t *op = data;
+    jw_store_op_t *op = data;
     jw_poller_lease_cb cb = (jw_poller_lease_cb)op->cb;
     jw_store_err_t err = jw_store_reply_err(reply, "poller lease");
     jw_poller_lease_t lease = {-1, 0, ""};
@@ -96,7 +80,7 @@ void jw_store_poller_lease(jw_store_t *store, const char *replica, long long lea
     char leader[160], override[160], ms[24];
     const char *args[] = {leader, override, replica, ms, configured_on ? "1" : "0",
                           stale_on ? "1" : "0", stopping ? "1" : "0"};
-    poller_op_t *op = op_new((void (*)(void))cb, data);
+    jw_store_op_t *op = jw_store_op_new((void (*)(void))cb, data);
 
     key(store, "leader", leader, sizeof(leader));
     key(store, "override", override, sizeof(override));
@@ -113,7 +97,7 @@ void jw_store_poller_lease(jw_store_t *store, const char *replica, long long lea
 
 static void on_done(jw_store_t *store, redisReply *reply, void *data)
 {
-    poller_op_t *op = data;
+    jw_store_op_t *op = data;
 
     (void)store;
     ((jw_done_cb)op->cb)(op->data, jw_store_reply_err(reply, "poller override"));
@@ -128,7 +112,7 @@ void jw_store_poller_set_override(jw_store_t *store, int enabled, jw_done_cb cb,
     const char **argv = enabled < 0 ? del_argv : set_argv;
     int argc = enabled < 0 ? 2 : 3;
     size_t argvlen[3];
-    poller_op_t *op = op_new((void (*)(void))cb, data);
+    jw_store_op_t *op = jw_store_op_new((void (*)(void))cb, data);
 
     key(store, "override", override, sizeof(override));
     for (int i = 0; i < argc; i++)
@@ -143,7 +127,7 @@ void jw_store_poller_set_override(jw_store_t *store, int enabled, jw_done_cb cb,
 
 static void on_jobs(jw_store_t *store, redisReply *reply, void *data)
 {
-    poller_op_t *op = data;
+    jw_store_op_t *op = data;
     jw_active_cb cb = (jw_active_cb)op->cb;
     jw_store_err_t err = jw_store_reply_err(reply, "poller jobs");
     jw_active_job_t *jobs = NULL;
@@ -177,7 +161,7 @@ void jw_store_poller_jobs(jw_store_t *store, long long now_ms, long long stale_m
 {
     char now[24], stale[24], limit[24];
     const char *args[] = {store->cfg->redis_prefix, now, stale, limit};
-    poller_op_t *op = op_new((void (*)(void))cb, data);
+    jw_store_op_t *op = jw_store_op_new((void (*)(void))cb, data);
 
     snprintf(now, sizeof(now), "%lld", now_ms);
     snprintf(stale, sizeof(stale), "%lld", stale_ms);
@@ -193,28 +177,14 @@ void jw_store_poller_jobs(jw_store_t *store, long long now_ms, long long stale_m
 void jw_store_poller_record(jw_store_t *store, const jw_field_t *fields, size_t count)
 {
     char status[160];
-    const char *argv[2 + 2 * JW_FIELDS_MAX];
-    size_t argvlen[2 + 2 * JW_FIELDS_MAX];
-    int argc = 2;
 
     key(store, "status", status, sizeof(status));
-    argv[0] = "HSET";
-    argv[1] = status;
-    for (size_t i = 0; i < count && i < JW_FIELDS_MAX; i++) {
-        argv[argc] = fields[i].name;
-        argvlen[argc++] = fields[i].name_len;
-        argv[argc] = fields[i].value;
-        argvlen[argc++] = fields[i].value_len;
-    }
-    argvlen[0] = 4;
-    argvlen[1] = strlen(status);
-    if (argc > 2)
-        jw_rconn_send(&store->conns[JW_CONN_COMMANDS], NULL, NULL, argc, argv, argvlen);
+    jw_store_hset_fields(store, status, fields, count);
 }
 
 /* --- status ------------------------------------------------------------------ */
 
-static void deliver_status(poller_op_t *op, const redisReply *reply)
+static void deliver_status(jw_store_op_t *op, const redisReply *reply)
 {
     jw_poller_status_cb cb = (jw_poller_status_cb)op->cb;
     const redisReply *hash = reply->element[2];
@@ -237,7 +207,7 @@ static void deliver_status(poller_op_t *op, const redisReply *reply)
 
 static void on_status(jw_store_t *store, redisReply *reply, void *data)
 {
-    poller_op_t *op = data;
+    jw_store_op_t *op = data;
     jw_store_err_t err = jw_store_reply_err(reply, "poller status");
 
     (void)store;
@@ -259,7 +229,7 @@ void jw_store_poller_status(jw_store_t *store, jw_poller_status_cb cb, void *dat
 {
     char leader[160], override[160], status[160];
     const char *args[] = {leader, override, status};
-    poller_op_t *op = op_new((void (*)(void))cb, data);
+    jw_store_op_t *op = jw_store_op_new((void (*)(void))cb, data);
 
     key(store, "leader", leader, sizeof(leader));
     key(store, "override", override, sizeof(override));

@@ -171,6 +171,13 @@ static void ingest(jw_app_t *app, h2o_req_t *req, h2o_iovec_t id, const jw_event
     snprintf(d->status, sizeof(d->status), "%s", jw_status_name(ev->status));
 
     jw_event_to_fields(ev, "webhook", d->id, &fields);
+    /* The queue gives Replicate a webhook URL with ?job=<local id>, so a
+     * delivery that beats the create call's response still finds its job.
+     * apply.lua links the two ids only for a queued job not yet linked. */
+    int found;
+    h2o_iovec_t local_id = jw_http_query_param(req, "job", &found);
+    if (found == 1 && jw_job_id_valid(local_id.base, local_id.len))
+        jw_fields_add(&fields, "local_job_id", local_id.base, local_id.len);
     d->ref = jw_reqref_new(app, req);
     jw_store_ingest(app->store, d->id, &fields, on_ingested, d);
     jw_fields_clear(&fields);

@@ -25,7 +25,7 @@
   const ACTIVE = new Set(['pending', 'uploading', 'queued', 'running']);
   const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
   const EVENT_FIELDS = ['status', 'stage', 'progress', 'last_log', 'cost_usd', 'error_message',
-    'started_at', 'completed_at', 'updated_at', 'version', 'revision'];
+    'started_at', 'completed_at', 'updated_at', 'version', 'revision', 'queue_position'];
   const SAFE_METHODS = new Set(['GET', 'HEAD']);
   /* setTimeout fires at once for delays above 2^31 - 1 ms (about 24.8 days). */
   const MAX_TIMEOUT_MS = 2147483647;
@@ -178,7 +178,9 @@
     li.dataset.status = status;
     const badge = li.querySelector('.badge');
     badge.className = 'badge s-' + status;
-    badge.textContent = status;
+    /* A submitted job waiting for a queue slot shows its place in line. */
+    badge.textContent = status === 'pending' && job.queue_position != null
+      ? `pending · #${job.queue_position} in queue` : status;
     li.querySelector('.job-id').textContent = job.job_id;
     const model = [job.model, job.kind, job.hardware].filter(Boolean).join(' · ');
     li.querySelector('.job-model').textContent = model;

@@ -19,6 +19,7 @@ struct jw_replicate;
 struct jw_hub;
 struct jw_poller;
 struct jw_keyring;
+struct jw_queue;
 
 /* Webhook outcomes counted for /metrics. */
 typedef enum jw_webhook_result {
@@ -37,6 +38,7 @@ typedef struct jw_app {
     struct jw_replicate *replicate; /* the Replicate API client */
     struct jw_hub *hub;             /* the SSE hub */
     struct jw_poller *poller;       /* the background poller */
+    struct jw_queue *queue;         /* the submission queue processor */
     /* The webhook key in force: from the configuration, or fetched from
      * Replicate at start when only a public URL is configured. */
     int has_webhook_key;

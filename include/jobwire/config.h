@@ -86,8 +86,12 @@ typedef struct jw_config {
     double default_price;     /* JOBWIRE_DEFAULT_PRICE, USD/s for unknown hardware */
 
     /* Queue processing (background.queue_processing). */
-    int queue_enabled;        /* default 1 */
-    int queue_interval_s;     /* default 5 */
+    int queue_enabled;        /* JOBWIRE_QUEUE_ENABLED, default 1 */
+    int queue_interval_ms;    /* JOBWIRE_QUEUE_INTERVAL (decimal seconds), default 5000 */
+    int queue_max_concurrent; /* JOBWIRE_QUEUE_MAX_CONCURRENT, default 2 */
+    int queue_max_per_user;   /* JOBWIRE_QUEUE_MAX_PER_USER, default 0: no limit per user */
+    int queue_max_pending;    /* JOBWIRE_QUEUE_MAX_PENDING, default 1000 */
+    int queue_exclusive;      /* JOBWIRE_QUEUE_EXCLUSIVE, default 1: rounds on the lease holder only */
 
     /* SSE hub. */
     int sse_max_per_ip;       /* JOBWIRE_SSE_MAX_PER_IP, default 5 */

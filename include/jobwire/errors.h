@@ -12,6 +12,7 @@
     X(INVALID_HEADER, 400, "invalid_header")                                                       \
     X(INVALID_BODY, 400, "invalid_body")                                                           \
     X(BAD_REQUEST, 400, "bad_request")                                                             \
+    X(INVALID_FIELD, 400, "invalid_field")                                                         \
     X(JOB_ACTIVE, 400, "job_active")                                                               \
     X(AUTH_NOT_CONFIGURED, 400, "auth_not_configured")                                             \
     X(INVALID_SIGNATURE, 401, "invalid_signature")                                                 \
@@ -29,6 +30,7 @@
     X(CONFLICT, 409, "job_not_active")                                                             \
     X(PAYLOAD_TOO_LARGE, 413, "payload_too_large")                                                 \
     X(UNSUPPORTED_MEDIA_TYPE, 415, "unsupported_media_type")                                       \
+    X(IDEMPOTENCY_KEY_REUSED, 422, "idempotency_key_reused")                                       \
     X(TOO_MANY_STREAMS, 429, "too_many_streams")                                                   \
     X(RATE_LIMITED, 429, "rate_limited")                                                           \
     X(INTERNAL, 500, "internal_error")                                                             \
@@ -38,6 +40,7 @@
     X(WEBHOOK_NOT_CONFIGURED, 503, "webhook_not_configured")                                       \
     X(SHUTTING_DOWN, 503, "shutting_down")                                                         \
     X(TOO_MANY_CLIENTS, 503, "too_many_clients")                                                   \
+    X(QUEUE_FULL, 503, "queue_full")                                                               \
     X(PROVIDER_TIMEOUT, 504, "provider_timeout")
 
 typedef enum jw_error {

@@ -70,11 +70,4 @@ jw_status_t jw_status_parse(const char *name, size_t len);
 /* Returns 1 for completed, failed and cancelled. */
 int jw_status_is_terminal(jw_status_t status);
 
-/* Writes a time given in microseconds since 1970 as ISO 8601 UTC with six
- * fractional digits, the form of every stored timestamp. */
-void jw_iso_from_us(long long us, char out[48]);
-
-/* The current wall-clock time in that form. */
-void jw_iso_now(char out[48]);
-
 #endif

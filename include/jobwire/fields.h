@@ -51,4 +51,13 @@ const jw_field_t *jw_fields_find(const jw_field_t *items, size_t count, const ch
 void jw_event_to_fields(const jw_event_t *ev, const char *source, const char *delivery,
                         jw_fields_t *out);
 
+/*
+ * Builds the event that ends a job without the provider's word (a queued
+ * job cancelled before it started, a job Replicate refused or forgot):
+ * status, completed_at now, and error_message and kind when not NULL. It
+ * has no log fields, so the stored stage, progress and last log stay.
+ */
+void jw_fields_terminal_event(jw_fields_t *out, const char *job_id, const char *kind,
+                              jw_status_t status, const char *error_message, const char *source);
+
 #endif

@@ -47,6 +47,13 @@ void jw_reqref_release(jw_reqref_t *ref);
  * request's pool; *found is 0 when absent, -1 when given twice. */
 h2o_iovec_t jw_http_query_param(h2o_req_t *req, const char *name, int *found);
 
+/*
+ * Reads an integer query parameter in [min, max] (min >= 0): fallback
+ * when absent, or -1 after sending a 400 that names it when it is not
+ * such a number or is given twice.
+ */
+long jw_http_query_int(h2o_req_t *req, const char *name, long min, long max, long fallback);
+
 /* Returns a request header's value, or {NULL, 0}. */
 h2o_iovec_t jw_http_header(h2o_req_t *req, const char *name);
 
@@ -86,6 +93,9 @@ void jw_api_audit(jw_app_t *app, h2o_req_t *req);
  * proxy the first untrusted X-Forwarded-For entry. "-" when unknown.
  * Returns 1 when the peer is a trusted proxy, else 0. */
 int jw_http_client_ip(jw_app_t *app, h2o_req_t *req, char *out, size_t size);
+/* The submission queue (api_queue.c). */
+void jw_api_submit_job(jw_app_t *app, h2o_req_t *req);
+void jw_api_queue(jw_app_t *app, h2o_req_t *req);
 
 /* Poller and dashboard metrics (api_polling.c, api_metrics.c). */
 void jw_api_polling_status(jw_app_t *app, h2o_req_t *req);

@@ -119,6 +119,17 @@ void jw_replicate_get_job(jw_replicate_t *client, const char *kind, const char *
 void jw_replicate_cancel_job(jw_replicate_t *client, const char *kind, const char *id,
                              jw_replicate_event_cb cb, void *data);
 
+/*
+ * POST /v1/models/{model}/versions/{version}/trainings with body (JSON,
+ * copied); model is "owner/name" and both are checked submission values.
+ * The callback gets the new training, normalised. The call is retried
+ * only after a 429 or a connection that failed, so it never creates two
+ * trainings by itself.
+ */
+void jw_replicate_create_training(jw_replicate_t *client, const char *model, const char *version,
+                                  const char *body, size_t len, jw_replicate_event_cb cb,
+                                  void *data);
+
 /* GET /v1/{kind}s/{id} and hands over its whole "logs" string (NULL when null). */
 void jw_replicate_get_logs(jw_replicate_t *client, const char *kind, const char *id,
                            jw_replicate_text_cb cb, void *data);

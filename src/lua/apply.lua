@@ -11,6 +11,12 @@
 --     by the UTC day the job was created) count a job when it is created
 --     and when it finishes, and follow every change of its cost, so the
 --     metrics never scan jobs.
+--   * jobs submitted through the queue keep their local id: an event that
+--     names the provider's id is applied to the local job its alias
+--     (`alias:<provider id>`) or its `local_job_id` field points at;
+--   * the queue follows the job: a pending job shows its place in line
+--     (`queue_position`), a job that leaves pending leaves the line, and a
+--     finished one frees its slot, whichever path brought the news.
 -- An events-stream entry is acknowledged in the same script that applies
 -- it, so a crash between apply and ack cannot apply it twice.
 --
@@ -19,10 +25,16 @@
 -- ARGV[4] change stream MAXLEN, ARGV[5] mode, ARGV[6] consumer group, then
 --   mode 'event': ARGV[7..] one event's field/value pairs (not acked);
 --   mode 'entries': ARGV[7..] events-stream entry ids, read here with
---   XRANGE, so a batch costs one round trip and no copy of its fields.
+--   XRANGE, so a batch costs one round trip and no copy of its fields;
+--   mode 'submit': ARGV[7] new job id, ARGV[8] Idempotency-Key or '',
+--   ARGV[9] request digest, ARGV[10] key TTL (s), ARGV[11] max pending
+--   jobs, ARGV[12..] the submission's field/value pairs;
+--   mode 'positions': ARGV[7..] ids of jobs that just left the line.
 -- Returns, per event, {created, changed, change id or '', status}, flat;
 -- created is -1 for an entry without an event (trimmed while pending),
--- which is only acked.
+-- which is only acked. Mode 'submit' returns {outcome, job id, job hash}
+-- (outcome 'created', 'replay', 'mismatch', 'gone' or 'full'), and mode
+-- 'positions' returns {jobs whose position changed}.
 
 local prefix = ARGV[1]
 local rank = {pending = 1, uploading = 2, queued = 3, running = 4,
@@ -30,7 +42,9 @@ local rank = {pending = 1, uploading = 2, queued = 3, running = 4,
 local visible = {'status', 'provider_status', 'stage', 'progress', 'last_log',
                  'created_at', 'started_at', 'completed_at', 'cost_usd',
                  'predict_time', 'error_message', 'hardware', 'model', 'version',
-                 'output', 'kind', 'queue_position'}
+                 'output', 'kind', 'queue_position', 'provider_job_id'}
+local pending_key = prefix .. 'queue:pending'
+local slots_key = prefix .. 'queue:slots'
 
 -- Days since 1970-01-01 of a proleptic Gregorian date, and back; integer
 -- arithmetic only, so every replica's Lua computes the same day.
@@ -75,7 +89,111 @@ end
 -- Daily totals are kept about 13 months, longer than the metrics' 365 days.
 local daily_ttl_ms = 400 * 86400000
 
-local function apply_event(ev, ack_id)
+local apply_event
+
+-- Drops a record that sync or the poller made under the provider's id
+-- before the queue recorded that id, and merges what it knew into the
+-- local job as an older event would.
+-- NOTE: the daily totals keep counting the dropped record as created.
+local function merge_duplicate(provider_id, local_id)
+    local dup_key = prefix .. 'job:' .. provider_id
+    local flat = redis.call('HGETALL', dup_key)
+    if #flat == 0 then
+        return
+    end
+    local dup = {}
+    for i = 1, #flat, 2 do
+        dup[flat[i]] = flat[i + 1]
+    end
+    redis.call('DEL', dup_key)
+    for _, idx in ipairs({'idx:all', 'idx:active', 'idx:status:' .. (dup.status or ''),
+                          'idx:provider:' .. (dup.provider or 'replicate')}) do
+        redis.call('ZREM', prefix .. idx, provider_id)
+    end
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', tonumber(ARGV[4]), '*', 'job_id', provider_id,
+               'status', dup.status or '', 'data', cjson.encode({
+                   type = 'job_deleted', job_id = provider_id, status = dup.status or cjson.null,
+                   merged_into = local_id, updated_at = ARGV[2]}))
+    for _, f in ipairs({'revision', 'updated_at', 'updated_ms', 'created_at', 'created_ms'}) do
+        dup[f] = nil
+    end
+    dup.job_id = local_id
+    apply_event(dup, nil)
+end
+
+-- Points an event that names the provider's id at the local job it
+-- belongs to, if any. local_job_id (from the webhook URL the queue gave
+-- Replicate) links the two ids the first time, so a webhook that arrives
+-- before the create call's response is applied still finds its job. Only a
+-- queued job without another provider id may be linked.
+local function resolve_job(ev)
+    local provider_id = ev.job_id
+    local alias = redis.call('GET', prefix .. 'alias:' .. provider_id)
+    if alias then
+        ev.job_id = alias
+        ev.provider_job_id = provider_id
+        return
+    end
+    local local_id = ev.local_job_id
+    if local_id == nil or local_id == '' or local_id == provider_id then
+        return
+    end
+    local f = redis.call('HMGET', prefix .. 'job:' .. local_id, 'submitted', 'provider_job_id')
+    if f[1] ~= '1' or (f[2] and f[2] ~= provider_id) then
+        return
+    end
+    redis.call('SET', prefix .. 'alias:' .. provider_id, local_id)
+    ev.job_id = local_id
+    ev.provider_job_id = provider_id
+    merge_duplicate(provider_id, local_id)
+end
+
+-- Moves the queue with the job's new status; returns true when the job
+-- left the line, so the jobs behind it move up.
+local function queue_update(job_id, status, cur, upd)
+    local left = false
+    if (cur.submitted or upd.submitted) ~= '1' then
+        return false -- not a submission, so never in line and never in a slot
+    end
+    if status == 'pending' then
+        local place = redis.call('ZRANK', pending_key, job_id)
+        local position = place and tostring(place + 1) or false
+        if position ~= (cur.queue_position or false) then
+            upd.queue_position = position
+        end
+        return false
+    end
+    left = redis.call('ZREM', pending_key, job_id) == 1
+    if cur.queue_position ~= nil then
+        upd.queue_position = false
+    end
+    if rank[status] == 5 then
+        redis.call('ZREM', slots_key, job_id)
+        redis.call('HDEL', prefix .. 'queue:slot_users', job_id)
+    elseif (cur.submitted or upd.submitted) == '1' then
+        -- Started at the provider: the job occupies a slot until it finishes,
+        -- also when its claim had been given up (a create call that timed
+        -- out and yet succeeded).
+        redis.call('ZADD', slots_key, 'NX', tonumber(ARGV[3]), job_id)
+    end
+    return left
+end
+
+-- Gives every job in line its current place; returns how many moved.
+local function renumber()
+    local moved = 0
+    for i, id in ipairs(redis.call('ZRANGE', pending_key, 0, -1)) do
+        local key = prefix .. 'job:' .. id
+        local stored = redis.call('HGET', key, 'queue_position')
+        if stored ~= tostring(i) and redis.call('EXISTS', key) == 1 then
+            apply_event({job_id = id, status = 'pending', source = 'queue'}, nil)
+            moved = moved + 1
+        end
+    end
+    return moved
+end
+
+apply_event = function(ev, ack_id)
     local function ack()
         if ack_id ~= nil then
             redis.call('XACK', KEYS[2], ARGV[6], ack_id)
@@ -86,6 +204,7 @@ local function apply_event(ev, ack_id)
         ack()
         return {-1, 0, '', ''}
     end
+    resolve_job(ev)
     local job_key = prefix .. 'job:' .. ev.job_id
     local cur = {}
     local flat = redis.call('HGETALL', job_key)
@@ -130,7 +249,8 @@ local function apply_event(ev, ack_id)
         put('provider_status', ev.provider_status)
     end
 
-    for _, f in ipairs({'created_at', 'started_at', 'completed_at', 'kind', 'provider'}) do
+    for _, f in ipairs({'created_at', 'started_at', 'completed_at', 'kind', 'provider',
+                        'provider_job_id', 'submitted', 'destination', 'user_id'}) do
         fill(f, ev[f])
     end
 
@@ -159,6 +279,11 @@ local function apply_event(ev, ack_id)
                 put(f, ev[f])
             end
         end
+    end
+
+    local left_line = queue_update(ev.job_id, upd.status or old_status or ev.status, cur, upd)
+    if upd.queue_position == false then
+        redis.call('HDEL', job_key, 'queue_position')
     end
 
     local changed = false
@@ -299,12 +424,54 @@ local function apply_event(ev, ack_id)
         version = revision,
         revision = revision,
         created = created,
+        queue_position = number('queue_position'),
+        provider_job_id = field('provider_job_id'),
     })
 
     local change_id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', tonumber(ARGV[4]), '*',
                                  'job_id', ev.job_id, 'status', status, 'data', data)
+    if left_line then
+        renumber()
+    end
     ack()
     return {created and 1 or 0, 1, change_id, status}
+end
+
+-- Queues a submitted training as a pending job, or returns the job an
+-- earlier request with the same Idempotency-Key created.
+local function submit()
+    local id = ARGV[7]
+    local idem = ARGV[8] ~= '' and prefix .. 'idem:' .. ARGV[8] or nil
+    if idem then
+        local prior = redis.call('HMGET', idem, 'job_id', 'digest')
+        if prior[1] then
+            if prior[2] ~= ARGV[9] then
+                return {'mismatch', prior[1], {}}
+            end
+            local job = redis.call('HGETALL', prefix .. 'job:' .. prior[1])
+            return {#job == 0 and 'gone' or 'replay', prior[1], job}
+        end
+    end
+    if redis.call('ZCARD', pending_key) >= tonumber(ARGV[11]) then
+        return {'full', '', {}}
+    end
+
+    local sub = {}
+    for i = 12, #ARGV, 2 do
+        sub[ARGV[i]] = ARGV[i + 1]
+    end
+    local seq = redis.call('INCR', prefix .. 'queue:seq')
+    redis.call('HSET', prefix .. 'queue:job:' .. id, 'seq', seq, unpack(ARGV, 12))
+    redis.call('ZADD', pending_key, seq, id)
+    apply_event({job_id = id, provider = 'replicate', kind = 'training', status = 'pending',
+                 model = sub.model, version = sub.version, hardware = sub.hardware,
+                 destination = sub.destination, user_id = sub.user_id, submitted = '1',
+                 source = 'queue'}, nil)
+    if idem then
+        redis.call('HSET', idem, 'job_id', id, 'digest', ARGV[9])
+        redis.call('EXPIRE', idem, tonumber(ARGV[10]))
+    end
+    return {'created', id, redis.call('HGETALL', prefix .. 'job:' .. id)}
 end
 
 local results = {}
@@ -314,7 +481,17 @@ local function add(r)
     end
 end
 
-if ARGV[5] == 'event' then
+if ARGV[5] == 'submit' then
+    return submit()
+elseif ARGV[5] == 'positions' then
+    -- Jobs just claimed for a start keep status pending but leave the line.
+    for i = 7, #ARGV do
+        if redis.call('EXISTS', prefix .. 'job:' .. ARGV[i]) == 1 then
+            apply_event({job_id = ARGV[i], status = 'pending', source = 'queue'}, nil)
+        end
+    end
+    return {renumber()}
+elseif ARGV[5] == 'event' then
     local ev = {}
     for i = 7, #ARGV, 2 do
         ev[ARGV[i]] = ARGV[i + 1]

@@ -23,7 +23,14 @@ if not terminal[status] then
 end
 
 local provider = redis.call('HGET', job_key, 'provider') or 'replicate'
+local provider_id = redis.call('HGET', job_key, 'provider_job_id')
 redis.call('DEL', job_key)
+-- A submitted job also leaves its alias and submission (its slot and
+-- place in line went when it finished).
+if provider_id then
+    redis.call('DEL', prefix .. 'alias:' .. provider_id)
+end
+redis.call('DEL', prefix .. 'queue:job:' .. id)
 redis.call('ZREM', prefix .. 'idx:all', id)
 redis.call('ZREM', prefix .. 'idx:status:' .. status, id)
 redis.call('ZREM', prefix .. 'idx:provider:' .. provider, id)

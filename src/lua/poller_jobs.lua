@@ -7,7 +7,9 @@
 -- checked for that long either: the check time goes into a sorted set, so
 -- an unchanged job is asked about once per period, not on every tick, and
 -- any replica that takes over the lease continues where the last one was.
--- Returns {job_id, kind or '', ...}.
+-- A job submitted through the queue is asked about by its provider id,
+-- and not at all before it has one (it has not started).
+-- Returns {provider job id, kind or '', ...}.
 local prefix = ARGV[1]
 local now = tonumber(ARGV[2])
 local stale = tonumber(ARGV[3])
@@ -22,9 +24,11 @@ if stale > 0 then
 end
 
 for _, id in ipairs(ids) do
-    local f = redis.call('HMGET', prefix .. 'job:' .. id, 'kind', 'updated_ms', 'created_ms')
-    local due = stale == 0
-    if not due then
+    local f = redis.call('HMGET', prefix .. 'job:' .. id, 'kind', 'updated_ms', 'created_ms',
+                         'provider_job_id', 'submitted')
+    local started = f[5] ~= '1' or f[4]
+    local due = started and stale == 0
+    if started and not due then
         local last = tonumber(f[2] or '') or tonumber(f[3] or '') or 0
         local seen = tonumber(redis.call('ZSCORE', checked, id) or '') or 0
         if seen > last then
@@ -36,7 +40,7 @@ for _, id in ipairs(ids) do
         end
     end
     if due then
-        out[#out + 1] = id
+        out[#out + 1] = f[4] or id
         out[#out + 1] = f[1] or ''
     end
 end

@@ -392,5 +392,39 @@ describe('dashboard', () => {
     await row('brafterreconnect').waitFor({timeout: 2000});
     assert.equal(await row('brafterreconnect').locator('.badge').textContent(), 'queued');
   });
-});
 
+  // Submitted jobs waiting for a queue slot, on a jobwire of its own whose
+  // queue processing is off, so nothing starts and places stay put.
+  test('a pending job shows its place in line, which moves up live', async () => {
+    const qredis = await startRedis();
+    let qjw, qpage;
+    try {
+      qjw = await startJobwire(qredis, fake, undefined, {JOBWIRE_QUEUE_ENABLED: 'false'});
+      const submit = async () => {
+        const r = await json(qjw.origin + '/api/cloud/jobs', {method: 'POST', body: {
+          model: 'acme/trainer', version: 'v1', destination: 'acme/lora', input: {steps: 10}}});
+        assert.equal(r.status, 202, JSON.stringify(r.body));
+        return r.body.job.job_id;
+      };
+      const first = await submit();
+      const second = await submit();
+      qpage = await context.newPage();
+      await qpage.goto(qjw.origin + '/');
+      const badge = (id) => qpage.locator(`li.job[data-job-id="${id}"] .badge`);
+      await badge(second).waitFor({timeout: 5000});
+      assert.equal(await badge(first).textContent(), 'pending · #1 in queue');
+      assert.equal(await badge(second).textContent(), 'pending · #2 in queue');
+
+      const r = await json(qjw.origin + `/api/cloud/jobs/${first}/cancel`, {method: 'POST'});
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      await waitFor('second job moved up', async () =>
+        (await badge(second).textContent()) === 'pending · #1 in queue', 3000);
+      assert.equal(await badge(first).textContent(), 'cancelled');
+    } finally {
+      if (qpage) await qpage.close();
+      if (qjw) await qjw.stop();
+      await qredis.stop();
+      fs.rmSync(qredis.dir, {recursive: true, force: true});
+    }
+  });
+});

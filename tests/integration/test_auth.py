@@ -60,11 +60,17 @@ ENDPOINTS = [
     ("DELETE", "/api/cloud/jobs/job-x1", None, "operate", 404, "job_not_found"),
     ("PUT", "/api/cloud/polling/setting", b'{"enabled": null}', "operate", 200, "override"),
     ("GET", "/api/cloud/audit", None, "operate", 200, "entries"),
+    ("GET", "/api/cloud/queue", None, "read", 200, "slots_used"),
+    # A submission is queued (202) whatever the provider, which is not called yet.
+    ("POST", "/api/cloud/jobs", json.dumps({
+        "model": "acme/flux-trainer", "version": "5c7d5dc6dd8bf75c1acaa8565735e7986bc5b662",
+        "destination": "acme/my-lora", "input": {"steps": 10}}).encode(), "submit", 202, "job"),
 ]
 
 
 class KeyedTest(ServiceTest):
-    """One jobwire with the four test keys."""
+    """One jobwire with the four test keys (the queue off, so submissions
+    stay pending)."""
 
     extra_env = {}
 
@@ -80,7 +86,8 @@ class KeyedTest(ServiceTest):
     def base_env(self):
         return {"JOBWIRE_API_KEYS_FILE": write_key_file(self.key_dir),
                 "JOBWIRE_SESSION_SECRET": SESSION_SECRET,
-                "JOBWIRE_RATE_LIMIT": "1000", "JOBWIRE_LOGIN_RATE_LIMIT": "1000"}
+                "JOBWIRE_RATE_LIMIT": "1000", "JOBWIRE_LOGIN_RATE_LIMIT": "1000",
+                "JOBWIRE_QUEUE_ENABLED": "false"}
 
     def call(self, method, path, body=None, headers=None, service=None):
         headers = dict(headers or {})
@@ -345,13 +352,17 @@ class AuditTest(KeyedTest):
         self.call("POST", "/api/cloud/jobs/sync")
         self.call("POST", "/api/auth/login", json.dumps({"key": KEYS["reader"][1]}).encode())
         self.call("GET", "/api/cloud/jobs", headers=bearer("admin"))  # a read: not recorded
+        submitted = self.call("POST", "/api/cloud/jobs", ENDPOINTS[-1][2], bearer("submitter"))
+        self.assertEqual(submitted.status, 202, submitted)
+        job_id = submitted.json()["job"]["job_id"]
 
-        entries = wait_until(lambda: (lambda e: e if len(e) >= 5 else None)(
-            self.audit()["entries"]), what="five audit entries")
+        entries = wait_until(lambda: (lambda e: e if len(e) >= 6 else None)(
+            self.audit()["entries"]), what="six audit entries")
         got = [(e["action"], e["key"], e["via"], e["job_id"], e["status"], e["result"])
                for e in entries]
         # The keyless sync is counted in /metrics, not audited (anyone could flood those).
         self.assertEqual(got, [
+            ("job.submit", "submitter", "key", job_id, 202, "ok"),
             ("auth.login", "reader", "session", None, 200, "ok"),
             ("polling.setting", "admin", "key", None, 200, "ok"),
             ("jobs.sync", "admin", "key", None, 503, "failed"),
@@ -364,9 +375,9 @@ class AuditTest(KeyedTest):
 
         # Paging: two at a time, following next_before.
         page = self.audit("?limit=2")
-        self.assertEqual([e["action"] for e in page["entries"]], ["auth.login", "polling.setting"])
+        self.assertEqual([e["action"] for e in page["entries"]], ["job.submit", "auth.login"])
         page = self.audit("?limit=2&before=" + page["next_before"])
-        self.assertEqual([e["action"] for e in page["entries"]], ["jobs.sync", "job.delete"])
+        self.assertEqual([e["action"] for e in page["entries"]], ["polling.setting", "jobs.sync"])
 
     def test_audit_needs_operate_and_checks_its_query(self):
         r = self.call("GET", "/api/cloud/audit", headers=bearer("reader"))
@@ -573,3 +584,20 @@ class SecureCookieTest(KeyedTest):
         # Without the prefix, the cookie is not read: it may come from a sibling domain.
         r = self.call("GET", "/api/cloud/jobs", headers={"Cookie": f"jw_session={value}"})
         self.assertEqual((r.status, r.json()["error"]), (401, "unauthorized"))
+
+
+class SubmitScopeTest(KeyedTest):
+    def test_idempotency_keys_are_scoped_per_api_key(self):
+        body = ENDPOINTS[-1][2]
+        first = self.call("POST", "/api/cloud/jobs", body,
+                          dict(bearer("submitter"), **{"Idempotency-Key": "nightly-1"}))
+        again = self.call("POST", "/api/cloud/jobs", body,
+                          dict(bearer("submitter"), **{"Idempotency-Key": "nightly-1"}))
+        other = self.call("POST", "/api/cloud/jobs", body,
+                          dict(bearer("admin"), **{"Idempotency-Key": "nightly-1"}))
+        self.assertEqual((first.status, again.status, other.status), (202, 200, 202))
+        self.assertEqual(again.json()["job"]["job_id"], first.json()["job"]["job_id"])
+        self.assertTrue(again.json()["replayed"])
+        # Another key's same Idempotency-Key is another submission.
+        self.assertNotEqual(other.json()["job"]["job_id"], first.json()["job"]["job_id"])
+        self.assertFalse(other.json()["replayed"])

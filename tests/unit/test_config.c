@@ -33,6 +33,8 @@ static const char *const env_names[] = {
     "JOBWIRE_ALLOW_ANONYMOUS",  "JOBWIRE_SESSION_SECRET",   "JOBWIRE_SESSION_TTL",
     "JOBWIRE_COOKIE_SECURE",    "JOBWIRE_CORS_ORIGINS",     "JOBWIRE_RATE_LIMIT",
     "JOBWIRE_LOGIN_RATE_LIMIT", "JOBWIRE_AUDIT_MAXLEN",     "JOBWIRE_METRICS_AUTH",
+    "JOBWIRE_QUEUE_MAX_CONCURRENT",
+    "JOBWIRE_QUEUE_MAX_PER_USER", "JOBWIRE_QUEUE_MAX_PENDING", "JOBWIRE_QUEUE_EXCLUSIVE",
 };
 
 #define ENV_COUNT (sizeof(env_names) / sizeof(env_names[0]))
@@ -146,7 +148,11 @@ static void test_defaults(void)
     CHECK_INT(cfg.poll_interval_s, 30);
     CHECK_INT(cfg.poll_interval_source, JW_SOURCE_DEFAULT);
     CHECK_INT(cfg.queue_enabled, 1);
-    CHECK_INT(cfg.queue_interval_s, 5);
+    CHECK_INT(cfg.queue_interval_ms, 5000);
+    CHECK_INT(cfg.queue_max_concurrent, 2);
+    CHECK_INT(cfg.queue_max_per_user, 0);
+    CHECK_INT(cfg.queue_max_pending, 1000);
+    CHECK_INT(cfg.queue_exclusive, 1);
     CHECK_INT(cfg.sse_max_per_ip, 5);
     CHECK_INT(cfg.sse_max_clients, 20000);
     CHECK_INT(cfg.sse_heartbeat_s, 15);
@@ -363,6 +369,30 @@ struct int_case {
     const char *message;
 };
 
+static void test_queue_interval_decimals(void)
+{
+    static const struct {
+        const char *text;
+        int ms;
+    } good[] = {{"5", 5000}, {"0.1", 100}, {"0.25", 250}, {"1.5", 1500}, {"0.125", 125},
+                {"3600", 3600000}, {"3600.000", 3600000}, {"007", 7000}};
+    static const char *const bad[] = {"0", "0.05", "0.099", "3600.001", "3601", ".5", "5.",
+                                      "1.2345", "-1", "+1", "1e3", "5s", " 5", "0x10",
+                                      "99999999999999999999"};
+    jw_config_t cfg;
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        CHECK_INT(load_env(&cfg, "JOBWIRE_QUEUE_INTERVAL", good[i].text), 0);
+        CHECK_REPORT(cfg.queue_interval_ms == good[i].ms, "%s: got %d ms, expected %d ms",
+                     good[i].text, cfg.queue_interval_ms, good[i].ms);
+        jw_config_free(&cfg);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        expect_env_error("JOBWIRE_QUEUE_INTERVAL", bad[i],
+                         "must be 0.1-3600 seconds, at most 3 decimals");
+    }
+}
+
 static void test_integers(void)
 {
     static const struct int_case cases[] = {
@@ -370,7 +400,11 @@ static void test_integers(void)
         {"JOBWIRE_DELIVERY_TTL", "3600", "2592000", "59", "2592001",
          "an integer 60-2592000 seconds"},
         {"SIMPLETUNER_JOB_POLL_INTERVAL", "5", "86400", "4", "86401", "an integer 5-86400 seconds"},
-        {"JOBWIRE_QUEUE_INTERVAL", "1", "3600", "0", "3601", "an integer 1-3600 seconds"},
+        {"JOBWIRE_QUEUE_MAX_CONCURRENT", "1", "10000", "0", "10001",
+         "an integer 1-10000 jobs"},
+        {"JOBWIRE_QUEUE_MAX_PER_USER", "0", "10000", "-1", "10001", "an integer 0-10000 jobs"},
+        {"JOBWIRE_QUEUE_MAX_PENDING", "1", "100000", "0", "100001",
+         "an integer 1-100000 jobs"},
         {"JOBWIRE_SSE_MAX_PER_IP", "1", "10000", "0", "10001", "an integer 1-10000 connections"},
         {"JOBWIRE_SSE_MAX_CLIENTS", "5", "1000000", "0", "1000001",
          "an integer 1-1000000 connections"},
@@ -439,7 +473,7 @@ static void test_values_parsed(void)
     jw_config_free(&cfg);
 
     CHECK_INT(load_env(&cfg, "JOBWIRE_QUEUE_INTERVAL", "9"), 0);
-    CHECK_INT(cfg.queue_interval_s, 9);
+    CHECK_INT(cfg.queue_interval_ms, 9000);
     jw_config_free(&cfg);
 
     CHECK_INT(load_env(&cfg, "JOBWIRE_REPLICATE_TIMEOUT_MS", "2500"), 0);
@@ -801,7 +835,7 @@ static void test_yaml_full(void)
     CHECK_INT(cfg.poll_interval_s, 45);
     CHECK_INT(cfg.poll_interval_source, JW_SOURCE_FILE);
     CHECK_INT(cfg.queue_enabled, 0);
-    CHECK_INT(cfg.queue_interval_s, 7);
+    CHECK_INT(cfg.queue_interval_ms, 7000);
     CHECK_INT(cfg.sse_max_per_ip, 3);
     CHECK_INT(cfg.sse_max_clients, 500);
     CHECK_INT(cfg.sse_heartbeat_s, 20);
@@ -1199,6 +1233,7 @@ int main(void)
     test_webhook_secret();
     test_sizes();
     test_integers();
+    test_queue_interval_decimals();
     test_poll_interval_message();
     test_values_parsed();
     test_combinations();
