@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
+#include "jobwire/clock.h"
 #include "jobwire/event.h"
 #include "jobwire/http.h"
 #include "jobwire/job_json.h"
@@ -16,14 +16,6 @@
 #define LIMIT_MAX 500
 #define OFFSET_MAX 1000000000L
 #define JOB_ID_MAX JW_JOB_ID_MAX
-
-static long long now_ms(void)
-{
-    struct timeval tv;
-
-    gettimeofday(&tv, NULL);
-    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 /* Parses a decimal integer in [min, max]; returns 0 or -1. */
 static int parse_long(h2o_iovec_t text, long min, long max, long *out)
@@ -84,7 +76,7 @@ static void on_list(void *data, jw_store_err_t err, long long total, const jw_jo
     if (req != NULL && err != JW_STORE_OK) {
         jw_http_send_error(req, JW_E_REDIS_UNAVAILABLE, "the job store is unavailable; retry");
     } else if (req != NULL) {
-        long long now = now_ms();
+        long long now = jw_clock_wall_ms();
         yajl_gen g = jw_gen_new();
         yajl_gen_map_open(g);
         jw_gen_key(g, "jobs");
@@ -254,7 +246,7 @@ static void on_job(void *data, jw_store_err_t err, const jw_field_t *fields, siz
         } else {
             yajl_gen_map_open(g);
             jw_gen_key(g, "job");
-            jw_job_json(g, fields, count, now_ms());
+            jw_job_json(g, fields, count, jw_clock_wall_ms());
             yajl_gen_map_close(g);
         }
         jw_http_send_json(req, 200, g);

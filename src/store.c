@@ -246,3 +246,41 @@ int jw_store_run_script(jw_store_t *store, jw_script_id_t script, int nkeys, int
     }
     return 0;
 }
+
+typedef struct pair_op {
+    jw_pair_cb cb;
+    void *data;
+    const char *what;
+} pair_op_t;
+
+static void on_pair(jw_store_t *store, redisReply *reply, void *data)
+{
+    pair_op_t *op = data;
+    jw_store_err_t err = jw_store_reply_err(reply, op->what);
+
+    (void)store;
+    if (err == JW_STORE_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2)
+        op->cb(op->data, err, reply->element[0]->integer == 1, reply->element[1]->integer);
+    else
+        op->cb(op->data, err == JW_STORE_OK ? JW_STORE_FAILED : err, 0, 0);
+    free(op);
+}
+
+void jw_store_run_pair(jw_store_t *store, jw_script_id_t script, int argc, const char **argv,
+                       const char *what, jw_pair_cb cb, void *data)
+{
+    size_t argvlen[16];
+    pair_op_t *op = malloc(sizeof(*op));
+
+    if (op == NULL || argc > 16)
+        abort();
+    for (int i = 0; i < argc; i++)
+        argvlen[i] = strlen(argv[i]);
+    op->cb = cb;
+    op->data = data;
+    op->what = what;
+    if (jw_store_run_script(store, script, 1, argc, argv, argvlen, on_pair, op) != 0) {
+        free(op);
+        cb(data, JW_STORE_UNAVAILABLE, 0, 0);
+    }
+}

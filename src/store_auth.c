@@ -9,46 +9,16 @@
 #include "jobwire/log.h"
 #include "store_internal.h"
 
-typedef struct rate_op {
-    jw_rate_cb cb;
-    void *data;
-} rate_op_t;
-
-static void on_rate(jw_store_t *store, redisReply *reply, void *data)
-{
-    rate_op_t *op = data;
-    jw_store_err_t err = jw_store_reply_err(reply, "rate limit");
-
-    (void)store;
-    if (err == JW_STORE_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2)
-        op->cb(op->data, err, reply->element[0]->integer == 1, reply->element[1]->integer);
-    else
-        op->cb(op->data, err == JW_STORE_OK ? JW_STORE_FAILED : err, 0, 0);
-    free(op);
-}
-
 void jw_store_rate_limit(jw_store_t *store, const char *bucket, int per_minute, int peek,
                          jw_rate_cb cb, void *data)
 {
     char key[256], limit[16];
     const char *mode = peek ? "peek" : "take";
     const char *argv[] = {key, limit, mode};
-    size_t argvlen[3];
 
     snprintf(key, sizeof(key), "%srate:%s", store->cfg->redis_prefix, bucket);
     snprintf(limit, sizeof(limit), "%d", per_minute);
-    for (int i = 0; i < 3; i++)
-        argvlen[i] = strlen(argv[i]);
-
-    rate_op_t *op = malloc(sizeof(*op));
-    if (op == NULL)
-        abort();
-    op->cb = cb;
-    op->data = data;
-    if (jw_store_run_script(store, JW_SCRIPT_RATE_LIMIT, 1, 3, argv, argvlen, on_rate, op) != 0) {
-        free(op);
-        cb(data, JW_STORE_UNAVAILABLE, 0, 0);
-    }
+    jw_store_run_pair(store, JW_SCRIPT_RATE_LIMIT, 3, argv, "rate limit", cb, data);
 }
 
 static void on_audit_added(jw_store_t *store, redisReply *reply, void *data)

@@ -102,6 +102,12 @@ jw_store_op_t *jw_store_op_new(void (*cb)(void), void *data);
 void jw_store_hset_fields(jw_store_t *store, const char *key, const jw_field_t *fields,
                           size_t count);
 
+/* Runs a script of one key whose reply is {0|1, integer} and hands both
+ * to cb; what names it in logs. Calls cb with UNAVAILABLE when the
+ * connection is down. */
+void jw_store_run_pair(jw_store_t *store, jw_script_id_t script, int argc, const char **argv,
+                       const char *what, jw_pair_cb cb, void *data);
+
 /* Maps a reply to an error code: NULL -> UNAVAILABLE, error reply -> FAILED. */
 jw_store_err_t jw_store_reply_err(redisReply *reply, const char *what);
 

@@ -31,6 +31,9 @@ typedef enum jw_store_conn_id {
     JW_CONN_COUNT,
 } jw_store_conn_id_t;
 
+/* The reply of a script that answers {flag, number}: leases, rate limits. */
+typedef void (*jw_pair_cb)(void *data, jw_store_err_t err, int flag, long long value);
+
 /* One stream entry: its id and fields (empty for an entry trimmed while pending). */
 typedef struct jw_entry {
     const char *id;
@@ -143,7 +146,7 @@ void jw_store_change_bounds(jw_store_t *store, jw_bounds_cb cb, void *data);
 
 /* --- SSE leases ------------------------------------------------------------ */
 
-typedef void (*jw_lease_cb)(void *data, jw_store_err_t err, int granted, long long count);
+typedef jw_pair_cb jw_lease_cb; /* flag: granted; value: the IP's streams */
 
 /* Takes a lease for member in the IP's set unless it holds max already. */
 void jw_store_sse_lease(jw_store_t *store, const char *ip, const char *member, int max,
@@ -160,9 +163,9 @@ void jw_store_ping(jw_store_t *store, jw_done_cb cb, void *data);
 
 /* --- access control (store_auth.c) ----------------------------------- */
 
-/* allowed is 1 or 0; then value is the calls left in the burst, or the
- * milliseconds until the next call is allowed. */
-typedef void (*jw_rate_cb)(void *data, jw_store_err_t err, int allowed, long long value);
+/* flag: allowed; value: the calls left in the burst, or when not allowed
+ * the milliseconds until the next call is. */
+typedef jw_pair_cb jw_rate_cb;
 
 /* Counts one call against bucket, at most per_minute a minute across
  * every replica; with peek, only tells whether one would be allowed. */
