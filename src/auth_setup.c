@@ -63,9 +63,12 @@ void jw_auth_log_mode(const jw_app_t *app)
 
     if (app->keys != NULL) {
         warn_raw_keys(app->keys);
-        jw_info("auth", "access control: %zu API keys from %s; the API needs a key or a "
+        jw_info("auth", "access control: %zu API key%s from %s; the API needs a key or a "
                 "dashboard session",
-                app->keys->count, cfg->api_keys_file);
+                app->keys->count, app->keys->count == 1 ? "" : "s", cfg->api_keys_file);
+        if (cfg->allow_anonymous)
+            jw_warn("auth", "JOBWIRE_ALLOW_ANONYMOUS=true has no effect: a key file is set, so "
+                    "every API call needs a key");
         if (cfg->session_secret == NULL)
             jw_warn("auth", "JOBWIRE_SESSION_SECRET is not set: dashboard sessions are signed "
                     "with a random secret, so they end at restart and other replicas refuse "
@@ -95,10 +98,18 @@ int jw_auth_hash_key_command(int argc, char **argv)
         line[strcspn(line, "\r\n")] = '\0';
         key = line;
     }
-    if (key[0] == '\0' || strpbrk(key, " \t") != NULL) {
+    if (key[0] == '\0') {
+        fprintf(stderr, "jobwire hash-key: no key given; pass it as an argument or on standard "
+                "input\n");
+        return 2;
+    }
+    if (strpbrk(key, " \t") != NULL) {
         fprintf(stderr, "jobwire hash-key: a key is one word without spaces\n");
         return 2;
     }
+    if (strlen(key) < 16)
+        fprintf(stderr, "jobwire hash-key: warning: a key of %zu characters is easy to guess; "
+                "use 16 or more (openssl rand -hex 32)\n", strlen(key));
     jw_hash_key(key, strlen(key), out, sizeof(out));
     printf("%s\n", out);
     sodium_memzero(line, sizeof(line));

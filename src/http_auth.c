@@ -91,6 +91,9 @@ static void identify_bearer(jw_app_t *app, h2o_iovec_t header, jw_principal_t *p
     }
     p->key = jw_keyring_find(app->keys, token, len);
     if (p->key == NULL) {
+        char hash[80];
+        jw_hash_key(token, len, hash, sizeof(hash));
+        snprintf(p->bad_key_fp, sizeof(p->bad_key_fp), "%.16s", hash + 7);
         reject_with(p, JW_E_INVALID_API_KEY, "the API key is not known");
         return;
     }

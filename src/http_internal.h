@@ -43,6 +43,7 @@ typedef struct jw_principal {
     char ip[64];               /* the client, after trusted proxies */
     int forwarded;             /* the peer is a trusted proxy */
     int bearer;                /* an Authorization header was sent */
+    char bad_key_fp[17];       /* a wrong Bearer key's hash prefix, to count it once */
     /* Why credentials were refused (NONE only): an error and its reason. */
     int refused;
     jw_error_t error;

@@ -165,6 +165,9 @@ static void log_startup(const jw_queue_t *q)
             cfg->queue_interval_ms / 1000.0, cfg->queue_max_concurrent, cfg->queue_max_per_user,
             cfg->queue_max_pending, cfg->queue_exclusive ? "one replica at a time" : "on every replica",
             cfg->public_url != NULL ? "on" : "off (no JOBWIRE_PUBLIC_URL)", q->replica);
+    if (cfg->replicate_token == NULL)
+        jw_warn("queue", "no REPLICATE_API_TOKEN is set: submitted jobs wait in line, and none "
+                "can start until a token is configured");
 }
 
 jw_queue_t *jw_queue_start(jw_app_t *app)

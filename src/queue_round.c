@@ -237,10 +237,14 @@ static void on_created(void *data, const jw_replicate_outcome_t *out, const jw_e
         jw_warn("queue", "training refused by Replicate: %s job=%s", out->message, t->job_id);
         fail_job(t, out->message);
     } else {
+        static jw_log_limit_t limit;
+        unsigned long long held;
         r->requeued++;
         note_error(r, t->job_id, out->message);
-        jw_warn("queue", "training not started, back in line: %s job=%s attempts=%d",
-                out->message, t->job_id, out->attempts);
+        /* The same cause (no token, Replicate down) repeats every round. */
+        if (jw_log_allow(&limit, 10000, &held))
+            jw_warn("queue", "training not started, back in line: %s job=%s attempts=%d "
+                    "similar_lines_suppressed=%llu", out->message, t->job_id, out->attempts, held);
         jw_store_queue_unclaim(r->app->store, t->job_id, 0, on_requeued, t);
     }
 }

@@ -601,3 +601,22 @@ class SubmitScopeTest(KeyedTest):
         # Another key's same Idempotency-Key is another submission.
         self.assertNotEqual(other.json()["job"]["job_id"], first.json()["job"]["job_id"])
         self.assertFalse(other.json()["replayed"])
+
+
+class RetriedOldKeyTest(KeyedTest):
+    def base_env(self):
+        return dict(super().base_env(), JOBWIRE_LOGIN_RATE_LIMIT="2")
+
+    def test_a_retried_old_key_does_not_lock_out_valid_keys(self):
+        # A job still sending a rotated key from this address: one failure, counted once.
+        old = {"Authorization": "Bearer rotated-away-key-0d1e2f3a4b5c"}
+        for _ in range(6):
+            r = self.call("GET", "/api/cloud/jobs", headers=old)
+            self.assertEqual((r.status, r.json()["error"]), (401, "invalid_api_key"))
+        r = self.call("GET", "/api/cloud/jobs", headers=bearer("reader"))
+        self.assertEqual(r.status, 200)
+        # New guesses still count: the second one fills the limit of 2.
+        statuses = [self.call("GET", "/api/cloud/jobs",
+                              headers={"Authorization": f"Bearer guess-{i}-77f0"}).status
+                    for i in range(3)]
+        self.assertEqual(statuses, [401, 429, 429])
