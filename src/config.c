@@ -217,9 +217,10 @@ static const setting_t settings[] = {
     {.env = "JOBWIRE_AUDIT_MAXLEN", .path = "auth.audit_maxlen", .parse = parse_long,
      .field = FIELD(audit_maxlen), .min = 100, .max = 100000000, .unit = "entries",
      .fallback = "100000", .help = "approximate length cap of the audit trail"},
-    {.env = "JOBWIRE_METRICS_AUTH", .path = "auth.metrics_require_key", .parse = parse_bool,
-     .field = FIELD(metrics_auth), .fallback = "false",
-     .help = "/metrics needs a key with the read role (without API keys: loopback only)"},
+    {.env = "JOBWIRE_METRICS_AUTH", .path = "auth.metrics_require_key",
+     .parse = parse_poll_enabled, .field = FIELD(metrics_auth), .fallback = "auto",
+     .help = "/metrics needs a key with the read role: true, false, or auto (when a key file "
+             "is set; without one, loopback clients only)"},
     {.env = "JOBWIRE_CHANGES_MAXLEN", .path = "streams.changes_maxlen", .parse = parse_long,
      .field = FIELD(changes_maxlen), .min = 1000, .max = 100000000, .unit = "entries",
      .fallback = "100000", .help = "approximate length cap of the change stream"},
@@ -502,7 +503,8 @@ static int parse_bool(jw_config_t *cfg, const setting_t *s, const char *value, c
 }
 
 /* Like a boolean, plus "auto" (-1), which the user of the setting decides
- * at start: poll only without a webhook, a Secure cookie only over https. */
+ * at start: poll only without a webhook, a Secure cookie only over https,
+ * a key for /metrics only with a key file. */
 static int parse_poll_enabled(jw_config_t *cfg, const setting_t *s, const char *value, char *reason,
                               size_t reason_len)
 {
@@ -1502,14 +1504,38 @@ static int apply_proxy_list(yaml_walk_t *w, const setting_t *s)
 
 static int walk_mapping(yaml_walk_t *w, const char *path);
 
+/*
+ * Records a key the loader does not know inside one of its own sections
+ * ("auth.api_keys" for "auth.api_keys_file"): probably a typo, reported
+ * at start. Unknown top-level keys are left alone, since the fine-tuning
+ * tool's file carries many sections that are not for jobwire.
+ */
+static void note_unknown_key(jw_config_t *cfg, const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    char parent[PATH_MAX_LEN];
+    size_t used = strlen(cfg->unknown_keys);
+
+    if (dot == NULL || (size_t)(dot - path) >= sizeof(parent))
+        return;
+    memcpy(parent, path, (size_t)(dot - path));
+    parent[dot - path] = '\0';
+    if (!is_section(parent))
+        return;
+    snprintf(cfg->unknown_keys + used, sizeof(cfg->unknown_keys) - used, "%s%s",
+             used > 0 ? ", " : "", path);
+}
+
 /* Handles the value event ev of key path: a known section, a known key, or something ignored. */
 static int walk_value(yaml_walk_t *w, const char *path, yaml_event_t *ev, unsigned long line)
 {
     char reason[REASON_MAX];
     const setting_t *s = find_setting(path);
 
-    if (s == NULL && !is_section(path))
+    if (s == NULL && !is_section(path)) {
+        note_unknown_key(w->cfg, path);
         return skip_node(w, ev);
+    }
 
     /* "background:" with nothing under it is a null, not a type error. */
     if (ev->type == YAML_SCALAR_EVENT && is_null_scalar(ev))

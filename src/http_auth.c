@@ -227,7 +227,9 @@ int jw_http_authorize(jw_app_t *app, h2o_req_t *req, const jw_route_t *route,
 
     if (route->access == JW_ACCESS_OPEN)
         return 1;
-    if (route->access == JW_ACCESS_METRICS && app->keys != NULL && !app->cfg->metrics_auth)
+    /* Only an explicit "false" opens /metrics; without a key file the
+     * loopback rule applies as everywhere. */
+    if (route->access == JW_ACCESS_METRICS && app->keys != NULL && app->cfg->metrics_auth == 0)
         return 1;
     if (route->access == JW_ACCESS_SIGNED_IN)
         need = 0;

@@ -237,6 +237,9 @@ int main(int argc, char **argv)
         jw_config_free(&svc.cfg);
         return 1;
     }
+    if (svc.cfg.unknown_keys[0] != '\0')
+        fprintf(stderr, "jobwire: warning: %s: unknown keys, ignored (a typo?): %s\n",
+                svc.cfg.config_file, svc.cfg.unknown_keys);
     if (opts.check_only) {
         printf("configuration is valid\n");
         jw_config_free(&svc.cfg);

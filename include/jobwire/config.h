@@ -116,11 +116,12 @@ typedef struct jw_config {
     int rate_limit_per_min;   /* JOBWIRE_RATE_LIMIT, mutating calls per key, 0: off */
     int login_rate_per_min;   /* JOBWIRE_LOGIN_RATE_LIMIT, logins per client IP, 0: off */
     long audit_maxlen;        /* JOBWIRE_AUDIT_MAXLEN, default 100000 */
-    int metrics_auth;         /* JOBWIRE_METRICS_AUTH: /metrics needs a read key */
+    int metrics_auth;         /* JOBWIRE_METRICS_AUTH: -1 auto (with a key file), 0, 1 */
 
     int log_level;            /* JOBWIRE_LOG_LEVEL, a jw_log_level_t, default info */
     char *web_root;           /* JOBWIRE_WEB_ROOT, the dashboard's files; NULL: found at start */
     char *config_file;        /* the --config path, or NULL */
+    char unknown_keys[512];   /* keys of the file in jobwire's sections it does not know */
 } jw_config_t;
 
 /*

@@ -137,7 +137,7 @@ class RoleTableTest(KeyedTest):
                                     "message": 'the Authorization header must be "Bearer <key>"'})
 
         # /metrics counts the refusals by code.
-        text = self.call("GET", "/metrics").body.decode()
+        text = self.call("GET", "/metrics", headers=bearer("reader")).body.decode()
         n = len(ENDPOINTS)
         self.assertIn(f'jobwire_auth_refusals_total{{code="unauthorized"}} {n}\n', text)
         self.assertIn(f'jobwire_auth_refusals_total{{code="invalid_api_key"}} {n + 1}\n', text)
@@ -160,8 +160,9 @@ class RoleTableTest(KeyedTest):
         # The webhook keeps its own check: a bad signature, not a missing key.
         r = self.jw.webhook({"id": "abc"}, headers={"webhook-signature": "v1,AAAA"})
         self.assertEqual((r.status, r.json()["error"]), (401, "invalid_signature"))
-        # Metrics stay open unless JOBWIRE_METRICS_AUTH says otherwise.
-        r = self.call("GET", "/metrics")
+        # With a key file, /metrics needs a read key unless JOBWIRE_METRICS_AUTH=false.
+        self.assertEqual(self.call("GET", "/metrics").status, 401)
+        r = self.call("GET", "/metrics", headers=bearer("reader"))
         self.assertEqual(r.status, 200)
         self.assertIn(b"jobwire_webhooks_total", r.body)
 
@@ -180,14 +181,21 @@ class RoleTableTest(KeyedTest):
 
 
 class MetricsAuthTest(KeyedTest):
-    extra_env = {"JOBWIRE_METRICS_AUTH": "true"}
-
     def test_metrics_need_a_read_key(self):
         self.assertEqual(self.call("GET", "/metrics").status, 401)
         self.assertEqual(self.call("GET", "/metrics", headers=bearer("operator")).status, 403)
         r = self.call("GET", "/metrics", headers=bearer("reader"))
         self.assertEqual(r.status, 200)
         self.assertIn(b"jobwire_webhooks_total", r.body)
+
+
+class MetricsOpenTest(KeyedTest):
+    extra_env = {"JOBWIRE_METRICS_AUTH": "false"}
+
+    def test_metrics_open_when_asked(self):
+        r = self.call("GET", "/metrics")
+        self.assertEqual(r.status, 200)
+        self.assertIn(b"jobwire_auth_refusals_total", r.body)
 
 
 class SessionTest(KeyedTest):

@@ -579,7 +579,7 @@ static void test_auth_settings(void)
     CHECK_INT(cfg.cors_origin_count, 0);
     CHECK_INT(cfg.rate_limit_per_min, 60);
     CHECK_INT(cfg.login_rate_per_min, 10);
-    CHECK_INT(cfg.metrics_auth, 0);
+    CHECK_INT(cfg.metrics_auth, -1);
     jw_config_free(&cfg);
 
     CHECK_INT(load_env(&cfg, "JOBWIRE_CORS_ORIGINS",
@@ -601,6 +601,21 @@ static void test_auth_settings(void)
     CHECK(strstr(err, "short-secret-123") == NULL);
     CHECK_INT(load_env(&cfg, "JOBWIRE_SESSION_SECRET", "0123456789abcdef0123456789abcdef"), 0);
     CHECK_STR(cfg.session_secret, "0123456789abcdef0123456789abcdef");
+    jw_config_free(&cfg);
+}
+
+static void test_unknown_keys_in_known_sections(void)
+{
+    jw_config_t cfg;
+
+    CHECK_INT(load_yaml(&cfg, "auth:\n  api_keys: /x\nbackground:\n  queue_processing:\n"
+                              "    max_concurent: 3\nother_tool:\n  foo: 1\nlog_level: warn\n"),
+              0);
+    CHECK_STR(cfg.unknown_keys, "auth.api_keys, background.queue_processing.max_concurent");
+    jw_config_free(&cfg);
+
+    CHECK_INT(load_yaml(&cfg, "other_tool:\n  foo: 1\n"), 0);
+    CHECK_STR(cfg.unknown_keys, "");
     jw_config_free(&cfg);
 }
 
@@ -1240,6 +1255,7 @@ int main(void)
     test_urls_and_token();
     test_web_root();
     test_auth_settings();
+    test_unknown_keys_in_known_sections();
     test_booleans();
     test_poll_enabled_decision();
     test_log_level();
