@@ -242,7 +242,8 @@ class SubmitTest(QueueTest):
         time.sleep(INTERVAL * 3)
         self.assertEqual(len(self.creates()), 1)
         self.assertEqual(self.jw.get("/api/cloud/jobs").json()["total"], 1)
-        ttl = self.redis.cmd("TTL", "jw:idem:order-17")
+        # Stored under the caller's name ("loopback" without a key file).
+        ttl = self.redis.cmd("TTL", "jw:idem:loopback:order-17")
         self.assertGreater(ttl, 86000)
         self.assertLessEqual(ttl, 86400)
 
