@@ -107,6 +107,7 @@ static void on_submitted(void *data, jw_store_err_t err, jw_submit_outcome_t out
         send_job(req, outcome == JW_SUBMIT_CREATED ? 202 : 200, job, count,
                  outcome == JW_SUBMIT_REPLAY);
     } else if (outcome == JW_SUBMIT_MISMATCH) {
+        jw_http_audit_set_job(req, job_id);
         jw_http_send_error(req, JW_E_IDEMPOTENCY_KEY_REUSED,
                            "Idempotency-Key %.64s was used for job %s with a different request "
                            "body; send the same body to get that job, or use a new key",

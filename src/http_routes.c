@@ -20,7 +20,9 @@ static const jw_route_t routes[] = {
     {NULL, "/readyz", R_OPEN, NULL, jw_api_ready, NULL},
     {NULL, "/metrics", JW_ACCESS_METRICS, JW_ROLE_READ, NULL, jw_api_metrics, NULL},
     {"POST", "/api/auth/login", R_OPEN, "auth.login", jw_api_login, NULL},
-    {"POST", "/api/auth/logout", R_OPEN, "auth.logout", jw_api_logout, NULL},
+    /* Signed in, so a cookie session needs its CSRF token: another site
+     * cannot log the browser out. */
+    {"POST", "/api/auth/logout", JW_ACCESS_SIGNED_IN, 0, "auth.logout", jw_api_logout, NULL},
     {"GET", "/api/auth/session", JW_ACCESS_SIGNED_IN, 0, NULL, jw_api_session, NULL},
     {"GET", "/api/events", R_READ, NULL, jw_api_events, NULL},
     {"GET", "/api/cloud/jobs", R_READ, NULL, jw_api_list_jobs, NULL},

@@ -241,6 +241,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "jobwire: warning: %s: unknown keys, ignored (a typo?): %s\n",
                 svc.cfg.config_file, svc.cfg.unknown_keys);
     if (opts.check_only) {
+        jw_auth_log_mode(&svc.app);
         printf("configuration is valid\n");
         jw_config_free(&svc.cfg);
         return 0;

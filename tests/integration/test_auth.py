@@ -299,8 +299,13 @@ class SessionTest(KeyedTest):
         r = self.call("POST", "/api/auth/login", b'{"key": ')
         self.assertEqual((r.status, r.json()["error"]), (400, "invalid_body"))
 
-        self.login("reader")
-        r = self.call("POST", "/api/auth/logout")
+        cookie, body = self.login("reader")
+        headers = {"Cookie": f"jw_session={cookie}"}
+        # Another site cannot log the browser out: logout needs the CSRF token.
+        r = self.call("POST", "/api/auth/logout", headers=headers)
+        self.assertEqual((r.status, r.json()["error"]), (403, "csrf_token_invalid"))
+        r = self.call("POST", "/api/auth/logout",
+                      headers=dict(headers, **{"X-CSRF-Token": body["csrf_token"]}))
         self.assertEqual((r.status, r.json()), (200, {"logged_out": True}))
         self.assertIn("jw_session=; Path=/; Max-Age=0", r.headers["set-cookie"])
 
@@ -484,8 +489,13 @@ class KeyFileErrorTest(ServiceTest):
             self.assertIn(f"invalid configuration: JOBWIRE_API_KEYS_FILE: {path}: {message}", out)
             self.assertNotIn("k1-aaaaaaaa", out)
 
-        code, out, _ = self.check("a read,submit sha256:" + "b" * 64 + "\n")
-        self.assertEqual((code, out.strip()), (0, "configuration is valid"))
+        code, out, path = self.check("a read,submit sha256:" + "b" * 64 + "\nc read raw-key-0123\n")
+        self.assertEqual(code, 0, out)
+        self.assertIn("configuration is valid\n", out)
+        # --check-config also says who would be served and which keys are raw.
+        self.assertIn(f"access control: 2 API keys from {path}", out)
+        self.assertIn("key c (line 2) is stored as plain text", out)
+        self.assertNotIn("raw-key-0123", out)
 
     def test_hash_key_command(self):
         p = subprocess.run([JOBWIRE, "hash-key"], input="my-key-123\n", capture_output=True,
