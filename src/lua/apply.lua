@@ -213,6 +213,11 @@ apply_event = function(ev, ack_id)
     end
 
     local created = cur.status == nil
+    -- A job deleted here stays deleted, whoever reports it again.
+    if created and redis.call('EXISTS', prefix .. 'deleted:' .. ev.job_id) == 1 then
+        ack()
+        return {0, 0, '', 'deleted'}
+    end
     local old_status = cur.status
     local old_rank = rank[old_status or ''] or 0
     local new_rank = rank[ev.status] or 0

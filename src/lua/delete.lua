@@ -30,6 +30,14 @@ redis.call('DEL', job_key)
 if provider_id then
     redis.call('DEL', prefix .. 'alias:' .. provider_id)
 end
+-- A tombstone keeps a sync or a late delivery from bringing the job back:
+-- Replicate still lists it. 30 days outlasts the 100 newest jobs a sync
+-- reads for any team that deletes jobs.
+local tombstone_s = 30 * 86400
+redis.call('SET', prefix .. 'deleted:' .. id, '1', 'EX', tombstone_s)
+if provider_id then
+    redis.call('SET', prefix .. 'deleted:' .. provider_id, '1', 'EX', tombstone_s)
+end
 redis.call('DEL', prefix .. 'queue:job:' .. id)
 redis.call('ZREM', prefix .. 'idx:all', id)
 redis.call('ZREM', prefix .. 'idx:status:' .. status, id)

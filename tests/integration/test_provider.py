@@ -423,6 +423,25 @@ class DeleteAndLogsTest(ProviderTest):
         again = self.jw.request("DELETE", f"/api/cloud/jobs/{done}")
         self.assertEqual(again.status, 404, again)
 
+    def test_deleted_job_stays_deleted(self):
+        [done, other] = self.fake.add_jobs(count=2, status="succeeded")["ids"]
+        self.assertEqual(self.sync()["synced"], 2)
+        self.assertEqual(self.jw.request("DELETE", f"/api/cloud/jobs/{done}").status, 200)
+        ttl = self.redis.cmd("TTL", f"jw:deleted:{done}")
+        self.assertTrue(30 * 86400 - 60 < ttl <= 30 * 86400, ttl)
+
+        # Replicate still lists it: a sync does not bring it back.
+        result = self.sync()
+        self.assertEqual((result["synced"], result["message"]),
+                         (0, "Discovered 0 new jobs from Replicate"))
+        self.assertEqual(self.jw.get(f"/api/cloud/jobs/{done}").status, 404)
+        # Nor does a late webhook delivery of its final state.
+        body = dict(self.fake.job(done), id=done)
+        self.assertEqual(self.jw.webhook(body).status, 200)
+        self.wait_applied()
+        self.assertEqual(self.jw.get(f"/api/cloud/jobs/{done}").status, 404)
+        self.assertEqual([j["job_id"] for j in self.list_all()["jobs"]], [other])
+
     def test_delete_active_job_rejected(self):
         [job_id] = self.add_active()
         self.sync()
