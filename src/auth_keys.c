@@ -269,7 +269,9 @@ static int compare_name(const char *stored, const char *name, size_t len)
 
     if (c != 0)
         return c;
-    return slen < len ? -1 : slen > len ? 1 : 0;
+    if (slen < len)
+        return -1;
+    return slen > len ? 1 : 0;
 }
 
 static int compare_names(const void *a, const void *b)

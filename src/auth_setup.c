@@ -1,6 +1,6 @@
 /*
  * Start-up of access control: the key file, the session secret and the
- * start-up lines that say who will be served, plus `jobwire hash-key`.
+ * start-up lines that state who will be served, plus `jobwire hash-key`.
  */
 #include "jobwire/auth_setup.h"
 

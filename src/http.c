@@ -91,8 +91,8 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
     if (app->shutting_down)
         req->http1_is_persistent = 0;
 
-    /* Every answer, errors and event streams included, passes here once:
-     * the place for CORS headers and for closing an audit record. */
+    /* Every response, errors and event streams included, passes here once,
+     * so CORS headers are added and audit records closed here. */
     jw_http_cors_headers(app, req);
     jw_http_audit_on_response(req);
 

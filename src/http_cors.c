@@ -40,7 +40,7 @@ void jw_http_cors_headers(jw_app_t *app, h2o_req_t *req)
 
     if (origin.base == NULL || app->cfg->cors_origin_count == 0)
         return;
-    /* Caches must not hand one origin's answer to another. */
+    /* Caches must not serve one origin's response to another. */
     add(req, "vary", "Origin");
     if (!origin_allowed(app, origin))
         return;
@@ -64,7 +64,7 @@ void jw_http_cors_preflight(jw_app_t *app, h2o_req_t *req, const char *allow)
 
     snprintf(methods, sizeof(methods), "%s, OPTIONS", allow);
     if (origin.base == NULL) {
-        /* A plain OPTIONS: say what the path serves. */
+        /* A plain OPTIONS: list the methods the path serves. */
         add(req, "allow", methods);
         send_no_content(req);
         return;

@@ -1,6 +1,6 @@
 /*
- * What the HTTP files share among themselves: the route table's shape,
- * the caller's identity, and the hooks that access control, CORS and the
+ * Declarations shared by the HTTP files: the route table's shape, the
+ * caller's identity, and the hooks that access control, CORS and the
  * audit trail put into routing and into the response filter.
  */
 #ifndef JOBWIRE_HTTP_INTERNAL_H
@@ -80,8 +80,8 @@ int jw_http_authorize(jw_app_t *app, h2o_req_t *req, const jw_route_t *route,
 void jw_http_set_session_cookie(jw_app_t *app, h2o_req_t *req, const char *value);
 void jw_http_clear_session_cookie(jw_app_t *app, h2o_req_t *req);
 
-/* CORS: answers an OPTIONS request for a path whose routes allow the
- * methods in allow; adds the response headers of an allowed origin. */
+/* CORS: responds to an OPTIONS request for a path whose routes allow
+ * the methods in allow, and adds the response headers of an allowed origin. */
 void jw_http_cors_preflight(jw_app_t *app, h2o_req_t *req, const char *allow);
 void jw_http_cors_headers(jw_app_t *app, h2o_req_t *req);
 
@@ -94,8 +94,8 @@ void jw_http_audit_begin(jw_app_t *app, h2o_req_t *req, const char *action,
                          const jw_principal_t *p, h2o_iovec_t job_id);
 void jw_http_audit_on_response(h2o_req_t *req);
 
-/* Names the key of an open record once the handler knows it (a login
- * names its key in the body, not in a header). */
+/* Sets the key of an open record once the handler has found it (a login
+ * sends its key in the body, not in a header). */
 void jw_http_audit_set_key(h2o_req_t *req, const char *name, const char *via);
 
 /* Names the job of an open record once the handler created it. */
@@ -125,7 +125,7 @@ void jw_http_guard_bearer(jw_app_t *app, h2o_req_t *req, const jw_principal_t *p
                           jw_http_next_fn next, void *ctx);
 
 /* Routes one request (http_routes.c). Returns -1 to leave it to the
- * static files, 0 when answered or deferred. */
+ * static files, 0 when it was responded to or deferred. */
 int jw_http_route(jw_app_t *app, h2o_req_t *req);
 
 #endif

@@ -1,9 +1,9 @@
 /*
  * Rate limit checks between routing and the handler: one Redis script
  * call, then the next step, or a 429 with Retry-After. While Redis is
- * down, a change goes through (its handler then answers 503 by itself),
- * but a check that guards key guessing fails closed with a 503, since
- * letting guesses through unlimited is what it exists to prevent.
+ * down, a change goes through, because its handler then sends a 503 by
+ * itself. A check that guards key guessing fails closed with a 503
+ * instead, because unlimited guesses are what it exists to prevent.
  */
 #include <stdio.h>
 #include <stdlib.h>

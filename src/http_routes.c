@@ -83,7 +83,7 @@ static int match_path(const char *pattern, h2o_iovec_t path, h2o_iovec_t *id)
 
 /* HEAD is served wherever GET is, and H2O drops the body on the way out.
  * The event stream is the exception: a HEAD would hold a stream slot open
- * for a body nobody reads. */
+ * for a body that is never read. */
 static int method_matches(const jw_route_t *r, h2o_req_t *req)
 {
     h2o_iovec_t m = req->method;

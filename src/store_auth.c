@@ -28,7 +28,7 @@ static void on_audit_added(jw_store_t *store, redisReply *reply, void *data)
 
     (void)store;
     (void)data;
-    /* The call itself was answered already; a lost entry is worth a line. */
+    /* The call itself got its response already, so a lost entry is logged. */
     if (jw_store_reply_err(reply, "audit") != JW_STORE_OK && jw_log_allow(&limit, 1000, &held))
         jw_warn("audit", "audit entry not stored: Redis did not accept it "
                 "similar_lines_suppressed=%llu", held);

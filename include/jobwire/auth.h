@@ -1,8 +1,8 @@
 /*
  * Access control without I/O: the API key file, key lookup by hash in
  * constant time, and signed session cookies with their CSRF tokens.
- * The HTTP side (http_auth.c) decides who may call what; this file only
- * answers "which key is this" and "is this cookie genuine".
+ * The HTTP side (http_auth.c) decides who may call what. This file only
+ * finds the key a request names and checks that a cookie is genuine.
  */
 #ifndef JOBWIRE_AUTH_H
 #define JOBWIRE_AUTH_H
@@ -110,7 +110,7 @@ void jw_session_issue(const unsigned char *secret, size_t secret_len, const jw_a
                       int64_t expires_at, char *out, size_t size);
 
 /* Checks a cookie value against ring at time now. On OK, *key is the key
- * it was issued for and out (may be NULL) holds its parts. */
+ * it was issued for, and out (may be NULL) receives its parts. */
 jw_session_result_t jw_session_check(const unsigned char *secret, size_t secret_len,
                                      const jw_keyring_t *ring, const char *value, size_t len,
                                      int64_t now, const jw_api_key_t **key, jw_session_t *out);

@@ -1,6 +1,6 @@
 /*
  * Start-up of access control (auth_setup.c): loading the key file, the
- * session secret, the one log line that says who is served, and the
+ * session secret, the one log line that states who is served, and the
  * `jobwire hash-key` command.
  */
 #ifndef JOBWIRE_AUTH_SETUP_H

@@ -31,7 +31,7 @@ typedef enum jw_store_conn_id {
     JW_CONN_COUNT,
 } jw_store_conn_id_t;
 
-/* The reply of a script that answers {flag, number}: leases, rate limits. */
+/* The reply of a script that returns {flag, number}: leases, rate limits. */
 typedef void (*jw_pair_cb)(void *data, jw_store_err_t err, int flag, long long value);
 
 /* One stream entry: its id and fields (empty for an entry trimmed while pending). */
@@ -168,7 +168,7 @@ void jw_store_ping(jw_store_t *store, jw_done_cb cb, void *data);
 typedef jw_pair_cb jw_rate_cb;
 
 /* Counts one call against bucket, at most per_minute a minute across
- * every replica; with peek, only tells whether one would be allowed. */
+ * every replica. With peek, it only checks whether one would be allowed. */
 void jw_store_rate_limit(jw_store_t *store, const char *bucket, int per_minute, int peek,
                          jw_rate_cb cb, void *data);
 

@@ -213,7 +213,7 @@ apply_event = function(ev, ack_id)
     end
 
     local created = cur.status == nil
-    -- A job deleted here stays deleted, whoever reports it again.
+    -- A job deleted here stays deleted, whichever path reports it again.
     if created and redis.call('EXISTS', prefix .. 'deleted:' .. ev.job_id) == 1 then
         ack()
         return {0, 0, '', 'deleted'}

@@ -94,30 +94,47 @@ function checkSanitizer(jw) {
   }
 }
 
+/*
+ * Starts Redis, the fake Replicate, jobwire (with the test key file when
+ * keys is true) and Chromium, filling stack as each part comes up, so
+ * stopStack() cleans up after a start that failed halfway.
+ */
+async function startStack(stack, {keys = true, env = {}, browserOptions} = {}) {
+  if (keys) {
+    stack.keyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jw-browser-keys-'));
+    env = Object.assign({
+      JOBWIRE_API_KEYS_FILE: writeKeyFile(stack.keyDir),
+      JOBWIRE_SESSION_SECRET: SESSION_SECRET,
+    }, env);
+  }
+  stack.redis = await startRedis();
+  stack.fake = await startFake();
+  stack.jw = await startJobwire(stack.redis, stack.fake, 0, env);
+  Object.assign(stack, await openBrowser(browserOptions));
+  return stack;
+}
+
+async function stopStack(stack) {
+  if (stack.browser) await stack.browser.close();
+  await stopAll([stack.jw, stack.fake, stack.redis]);
+  checkSanitizer(stack.jw);
+  if (stack.keyDir) fs.rmSync(stack.keyDir, {recursive: true, force: true});
+  if (stack.redis) fs.rmSync(stack.redis.dir, {recursive: true, force: true});
+}
+
 describe('dashboard with API keys', () => {
   let redis, fake, jw, keyDir, browser, context, page, seen;
   const row = (id) => page.locator(`li.job[data-job-id="${id}"]`);
   const eventStreams = () => seen.requests.filter((r) => r.url.includes('/api/events')).length;
 
+  const stack = {};
+
   before(async () => {
-    keyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jw-browser-keys-'));
-    redis = await startRedis();
-    fake = await startFake();
-    jw = await startJobwire(redis, fake, 0, {
-      JOBWIRE_API_KEYS_FILE: writeKeyFile(keyDir),
-      JOBWIRE_SESSION_SECRET: SESSION_SECRET,
-      JOBWIRE_LOGIN_RATE_LIMIT: '0',
-    });
-    ({browser, context, page, seen} = await openBrowser());
+    await startStack(stack, {env: {JOBWIRE_LOGIN_RATE_LIMIT: '0'}});
+    ({redis, fake, jw, keyDir, browser, context, page, seen} = stack);
   });
 
-  after(async () => {
-    if (browser) await browser.close();
-    await stopAll([jw, fake, redis]);
-    checkSanitizer(jw);
-    if (keyDir) fs.rmSync(keyDir, {recursive: true, force: true});
-    if (redis) fs.rmSync(redis.dir, {recursive: true, force: true});
-  });
+  after(() => stopStack(stack));
 
   test('login form replaces the dashboard', async () => {
     await page.goto(jw.origin + '/');
@@ -359,26 +376,14 @@ describe('dashboard with API keys', () => {
 describe('dashboard rate limits', () => {
   let redis, fake, jw, keyDir, browser, context, page, seen;
 
+  const stack = {};
+
   before(async () => {
-    keyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jw-browser-keys-'));
-    redis = await startRedis();
-    fake = await startFake();
-    jw = await startJobwire(redis, fake, 0, {
-      JOBWIRE_API_KEYS_FILE: writeKeyFile(keyDir),
-      JOBWIRE_SESSION_SECRET: SESSION_SECRET,
-      JOBWIRE_RATE_LIMIT: '1',
-      JOBWIRE_LOGIN_RATE_LIMIT: '2',
-    });
-    ({browser, context, page, seen} = await openBrowser());
+    await startStack(stack, {env: {JOBWIRE_RATE_LIMIT: '1', JOBWIRE_LOGIN_RATE_LIMIT: '2'}});
+    ({redis, fake, jw, keyDir, browser, context, page, seen} = stack);
   });
 
-  after(async () => {
-    if (browser) await browser.close();
-    await stopAll([jw, fake, redis]);
-    checkSanitizer(jw);
-    if (keyDir) fs.rmSync(keyDir, {recursive: true, force: true});
-    if (redis) fs.rmSync(redis.dir, {recursive: true, force: true});
-  });
+  after(() => stopStack(stack));
 
   test('429 on Sync shows the server message', async () => {
     await page.goto(jw.origin + '/');
@@ -417,21 +422,20 @@ describe('dashboard rate limits', () => {
 describe('dashboard without API keys for a remote client', () => {
   let redis, fake, jw, browser, page, seen;
 
+  const stack = {};
+
   before(async () => {
-    redis = await startRedis();
-    fake = await startFake();
     // jobwire trusts X-Forwarded-For from loopback, so the browser's header
     // makes it look like a client on another host (a documentation address).
-    jw = await startJobwire(redis, fake, 0, {JOBWIRE_TRUSTED_PROXIES: '127.0.0.1/32'});
-    ({browser, page, seen} = await openBrowser({extraHTTPHeaders: {'X-Forwarded-For': '203.0.113.7'}}));
+    await startStack(stack, {
+      keys: false,
+      env: {JOBWIRE_TRUSTED_PROXIES: '127.0.0.1/32'},
+      browserOptions: {extraHTTPHeaders: {'X-Forwarded-For': '203.0.113.7'}},
+    });
+    ({redis, fake, jw, browser, page, seen} = stack);
   });
 
-  after(async () => {
-    if (browser) await browser.close();
-    await stopAll([jw, fake, redis]);
-    checkSanitizer(jw);
-    if (redis) fs.rmSync(redis.dir, {recursive: true, force: true});
-  });
+  after(() => stopStack(stack));
 
   test('loopback_only page explains the refusal', async () => {
     await page.goto(jw.origin + '/');

@@ -46,7 +46,7 @@ def signed_cookie(name, expires_at, secret=SESSION_SECRET, nonce="0" * 32):
 
 
 # Every endpoint that needs a role, with a request and what the handler
-# answers once access is granted (status and "error" code or body key).
+# returns once access is granted (status and "error" code or body key).
 ENDPOINTS = [
     ("GET", "/api/cloud/jobs", None, "read", 200, "jobs"),
     ("GET", "/api/cloud/jobs/job-x1", None, "read", 404, "job_not_found"),
@@ -143,7 +143,7 @@ class RoleTableTest(KeyedTest):
         self.assertIn(f'jobwire_auth_refusals_total{{code="invalid_api_key"}} {n + 1}\n', text)
         self.assertIn('jobwire_auth_refusals_total{code="forbidden"} 0\n', text)
 
-    def test_a_key_is_never_logged(self):
+    def test_keys_never_logged(self):
         self.call("GET", "/api/cloud/jobs", headers=bearer("reader"))
         self.call("POST", "/api/cloud/jobs/sync", headers=bearer("reader"))
         self.call("POST", "/api/auth/login", json.dumps({"key": KEYS["admin"][1]}).encode())
@@ -272,7 +272,7 @@ class SessionTest(KeyedTest):
                           service=self.jw2)
             self.assertEqual(r.status, 401, value)
             self.assertEqual(r.json(), {"error": "invalid_session", "message": message})
-            # The browser is told to drop a cookie that can never pass.
+            # The response clears a cookie that can never pass.
             self.assertIn("jw_session=; Path=/; Max-Age=0", r.headers["set-cookie"])
 
         # A cookie signed right and not expired passes on the other replica.
@@ -492,7 +492,7 @@ class KeyFileErrorTest(ServiceTest):
         code, out, path = self.check("a read,submit sha256:" + "b" * 64 + "\nc read raw-key-0123\n")
         self.assertEqual(code, 0, out)
         self.assertIn("configuration is valid\n", out)
-        # --check-config also says who would be served and which keys are raw.
+        # --check-config also logs who would be served and which keys are raw.
         self.assertIn(f"access control: 2 API keys from {path}", out)
         self.assertIn("key c (line 2) is stored as plain text", out)
         self.assertNotIn("raw-key-0123", out)
@@ -567,7 +567,7 @@ class CorsOffTest(KeyedTest):
 
 
 class KeyReloadTest(KeyedTest):
-    def test_sighup_rotates_keys_and_keeps_them_on_a_bad_file(self):
+    def test_sighup_reload_and_bad_file(self):
         import signal
         path = self.jobwire_env["JOBWIRE_API_KEYS_FILE"]
         with open(path, "w") as f:
@@ -625,7 +625,7 @@ class RetriedOldKeyTest(KeyedTest):
     def base_env(self):
         return dict(super().base_env(), JOBWIRE_LOGIN_RATE_LIMIT="2")
 
-    def test_a_retried_old_key_does_not_lock_out_valid_keys(self):
+    def test_retried_old_key_no_lockout(self):
         # A job still sending a rotated key from this address: one failure, counted once.
         old = {"Authorization": "Bearer rotated-away-key-0d1e2f3a4b5c"}
         for _ in range(6):

@@ -290,9 +290,9 @@ class StreamRevocationTest(BreakTest):
     extra_env = {"JOBWIRE_SSE_HEARTBEAT": "1"}
 
     def assert_stream_ends(self, stream, within, reason):
-        """The stream may say why in one reset event, then must end."""
+        """The stream may give its reason in one reset event, then must end."""
         deadline = time.monotonic() + within
-        told = False
+        reason_seen = False
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -303,8 +303,8 @@ class StreamRevocationTest(BreakTest):
                 return
             except TimeoutError:
                 continue
-            if event["event"] == "reset" and event["data"] == {"reason": reason} and not told:
-                told = True
+            if event["event"] == "reset" and event["data"] == {"reason": reason} and not reason_seen:
+                reason_seen = True
                 continue
             self.fail(f"the event stream delivered {event}")
 
